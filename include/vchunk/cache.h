@@ -1,0 +1,74 @@
+/* A byte-bounded, reference-counted, single-flight LRU cache of decoded objects. */
+#ifndef VCHUNK_CACHE_H
+#define VCHUNK_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vchunk/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vc_cache vc_cache;
+typedef struct vc_cache_entry vc_cache_entry;
+
+/**
+ * Loads the value for @p key on a miss. Called without the cache lock held,
+ * by exactly one thread per missing key (others wait for its result).
+ * Sets *value and *bytes (the memory the value holds) on success.
+ */
+typedef vc_err (*vc_cache_load_fn)(void *load_ctx, uint64_t key, void **value, size_t *bytes);
+
+/** Frees a value once it is evicted (or the cache destroyed) and unreferenced. */
+typedef void (*vc_cache_free_fn)(void *value);
+
+typedef struct vc_cache_stats {
+	uint64_t hits;
+	uint64_t misses;         /**< loads started */
+	uint64_t waits;          /**< lookups that waited for another thread's load */
+	uint64_t evictions;
+	uint64_t load_errors;
+	uint64_t bytes_resident; /**< bytes of every value alive (cached or still referenced) */
+	uint64_t bytes_budget;
+	uint64_t entries;
+	uint64_t load_ns_total;  /**< time spent in successful loads */
+	uint64_t load_ns_max;
+} vc_cache_stats;
+
+/**
+ * Create a cache holding at most @p budget_bytes of unreferenced values.
+ * Referenced values are never freed; when readers pin more than the budget,
+ * memory exceeds it by at most what they pin (see docs/ARCHITECTURE.md).
+ * Thread-safe: every function below may be called concurrently.
+ */
+vc_err vc_cache_create(size_t budget_bytes, vc_cache_free_fn free_fn, vc_cache **out);
+
+/** Destroy the cache. All entries must have been released. NULL-safe. */
+void vc_cache_destroy(vc_cache *cache);
+
+/**
+ * Find @p key or load it with @p load. On success *entry is referenced:
+ * the caller must call vc_cache_release() exactly once. A failed load is
+ * not cached; every waiter gets the same error (and message).
+ */
+vc_err vc_cache_get(vc_cache *cache, uint64_t key, vc_cache_load_fn load, void *load_ctx,
+		    vc_cache_entry **entry);
+
+/** The value of a referenced entry. */
+void *vc_cache_entry_value(const vc_cache_entry *entry);
+
+/** Drop one reference; the entry may be freed if it was evicted. */
+void vc_cache_release(vc_cache *cache, vc_cache_entry *entry);
+
+/** Change the budget, evicting as needed. */
+void vc_cache_set_budget(vc_cache *cache, size_t budget_bytes);
+
+/** Snapshot of the counters. */
+void vc_cache_get_stats(vc_cache *cache, vc_cache_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

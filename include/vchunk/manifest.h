@@ -1,0 +1,89 @@
+/* The manifest: the small, authenticated root of a session (docs/FORMAT.md). */
+#ifndef VCHUNK_MANIFEST_H
+#define VCHUNK_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VC_FORMAT_NAME "vchunk"
+#define VC_FORMAT_VERSION 1
+#define VC_SESSION_ID_BYTES 16
+#define VC_KEY_ID_BYTES 8
+#define VC_HASH_BYTES 32
+#define VC_SALT_BYTES 16
+
+typedef enum vc_metric {
+	VC_METRIC_COSINE = 0,
+	VC_METRIC_L2 = 1,
+	VC_METRIC_DOT = 2,
+} vc_metric;
+
+/** "cosine", "l2", "dot". */
+const char *vc_metric_name(vc_metric metric);
+/** Parse a metric name; false if unknown. */
+bool vc_metric_parse(const char *name, vc_metric *out);
+
+/** One stored object the manifest vouches for. */
+typedef struct vc_object_ref {
+	char *path;                   /**< relative path, validated ("chunks/chunk-3.cbor") */
+	uint64_t byte_size;           /**< stored (ciphertext) size */
+	uint64_t plain_size;          /**< decrypted size, as shown by `vchunk cat` and the mount */
+	uint8_t hash[VC_HASH_BYTES];  /**< BLAKE2b-256 of the stored bytes */
+	uint32_t frame_count;         /**< separately authenticated frames inside */
+} vc_object_ref;
+
+/** A chunk: a group of vectors stored as one object. */
+typedef struct vc_chunk_ref {
+	uint32_t chunk_id;  /**< never reused within a session */
+	char *cid;          /**< content id on S5 when known, else NULL */
+	uint32_t vector_count;
+	vc_object_ref object;
+} vc_chunk_ref;
+
+typedef struct vc_encryption_info {
+	bool enabled;
+	char kdf[16];                      /**< "none" (key file) or "argon2id13" */
+	uint8_t salt[VC_SALT_BYTES];       /**< Argon2id salt */
+	uint64_t opslimit;                 /**< Argon2id parameters */
+	uint64_t memlimit;
+	uint8_t key_id[VC_KEY_ID_BYTES];   /**< identifies the key without revealing it */
+} vc_encryption_info;
+
+/**
+ * A parsed manifest. All fields are read-only for users of the library;
+ * the format module owns the memory (vc_manifest_free).
+ */
+typedef struct vc_manifest {
+	uint32_t format_version;
+	uint32_t version;            /**< legacy-compatible layout version field */
+	uint64_t epoch;              /**< increases on every commit */
+	uint8_t session_id[VC_SESSION_ID_BYTES];
+	uint32_t dim;
+	vc_metric metric;
+	uint32_t chunk_size;         /**< target vectors per chunk */
+	uint64_t total_vectors;
+	int64_t created_at;          /**< unix seconds */
+	int64_t committed_at;        /**< unix seconds of this epoch's commit */
+	uint32_t next_chunk_id;
+	vc_encryption_info encryption;
+	size_t chunk_count;
+	vc_chunk_ref *chunks;
+	size_t object_count;         /**< other objects: metadata.cbor, index/... */
+	vc_object_ref *objects;
+} vc_manifest;
+
+/** Free a manifest (NULL-safe). */
+void vc_manifest_free(vc_manifest *manifest);
+
+/** Find an object (chunk or other) by path; NULL if the manifest has none. */
+const vc_object_ref *vc_manifest_find(const vc_manifest *manifest, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

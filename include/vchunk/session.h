@@ -1,0 +1,172 @@
+/* Opening, reading, searching and creating sessions: the main libvchunk API. */
+#ifndef VCHUNK_SESSION_H
+#define VCHUNK_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "vchunk/cache.h"
+#include "vchunk/chunk.h"
+#include "vchunk/error.h"
+#include "vchunk/manifest.h"
+#include "vchunk/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VC_DEFAULT_CACHE_BYTES (150u * 1024u * 1024u)
+#define VC_DEFAULT_CHUNK_SIZE 10000u
+
+/** Write a new random 32-byte key to @p path (mode 0600, refuses to overwrite). */
+vc_err vc_key_generate_file(const char *path);
+
+typedef struct vc_session vc_session;
+
+typedef struct vc_open_options {
+	const char *key_file;   /**< 32-byte key file, or NULL */
+	const char *passphrase; /**< passphrase (Argon2id), or NULL */
+	size_t cache_bytes;     /**< cache budget; 0: VC_DEFAULT_CACHE_BYTES */
+	vc_store_options store; /**< backend timeouts and retries */
+} vc_open_options;
+
+/**
+ * Open the session at @p uri (see vc_store_open for the forms). Reads only
+ * manifest.json: checks its structure and MAC, and the key. Errors:
+ * VC_ERR_NOT_FOUND (no session there), VC_ERR_PERMISSION (encrypted but no
+ * key given), VC_ERR_AUTH (wrong key or tampered manifest), VC_ERR_CORRUPT,
+ * VC_ERR_UNAVAILABLE / VC_ERR_TIMEOUT (backend). The caller owns *out.
+ */
+vc_err vc_session_open(const char *uri, const vc_open_options *options, vc_session **out);
+
+/** Close a session; every manifest and chunk reference must be released. NULL-safe. */
+void vc_session_close(vc_session *session);
+
+/**
+ * The current manifest, referenced: it stays valid (even across refreshes)
+ * until vc_session_manifest_put(). Thread-safe.
+ */
+const vc_manifest *vc_session_manifest_get(vc_session *session);
+void vc_session_manifest_put(vc_session *session, const vc_manifest *manifest);
+
+/**
+ * Re-read manifest.json; if it authenticates and has a higher epoch, make it
+ * current. *changed tells whether it did. An older epoch is refused
+ * (VC_ERR_AUTH, rollback). Thread-safe.
+ */
+vc_err vc_session_refresh(vc_session *session, bool *changed);
+
+/** The session's backend and cache (owned by the session). */
+vc_store *vc_session_store(vc_session *session);
+vc_cache *vc_session_cache(vc_session *session);
+
+/**
+ * Fetch, check (hash, authentication) and decrypt a whole object named in
+ * @p manifest. For a chunk this is its canonical CBOR plaintext (what
+ * `vchunk cat` prints). The caller frees *plain with vc_bytes_free.
+ */
+vc_err vc_session_read_object(vc_session *session, const vc_manifest *manifest, const char *path,
+			      vc_bytes *plain);
+
+/**
+ * The decoded chunk at index @p chunk_index of @p manifest, through the
+ * cache. *entry holds a reference; its value is a const vc_chunk *. Release
+ * it with vc_session_chunk_release().
+ */
+vc_err vc_session_chunk_get(vc_session *session, const vc_manifest *manifest, size_t chunk_index,
+			    vc_cache_entry **entry);
+void vc_session_chunk_release(vc_session *session, vc_cache_entry *entry);
+
+/** Decrypted session metadata (metadata.cbor) as JSON; caller owns *out (json_decref). */
+vc_err vc_session_metadata(vc_session *session, const vc_manifest *manifest, json_t **out);
+
+/** One problem found by vc_session_verify. */
+typedef void (*vc_verify_fn)(void *ctx, const char *path, vc_err err, const char *message);
+
+/**
+ * Read and authenticate every object of the current manifest, check hashes,
+ * sizes, counts and decodability. Calls @p report once per problem.
+ * Returns VC_OK only if there was none.
+ */
+vc_err vc_session_verify(vc_session *session, vc_verify_fn report, void *ctx);
+
+/* ---- search ---- */
+
+typedef struct vc_query {
+	const float *vector;
+	uint32_t dim;
+	uint32_t k;              /**< number of results wanted (no hidden cap) */
+	bool has_threshold;      /**< apply @p threshold before the top-k cut */
+	float threshold;         /**< cosine/dot: score >= threshold; l2: distance <= threshold */
+	const json_t *filter;    /**< metadata filter or NULL */
+	bool exact;              /**< force flat search */
+	uint32_t ef;             /**< HNSW ef_search (0: default) */
+	uint32_t nprobe;         /**< IVF lists probed (0: default) */
+} vc_query;
+
+typedef struct vc_hit {
+	char *id;
+	float score;   /**< cosine: similarity; dot: inner product; l2: euclidean distance */
+	json_t *metadata; /**< the vector's metadata (JSON null when none) */
+} vc_hit;
+
+typedef struct vc_query_stats {
+	uint64_t chunks_read;     /**< chunk objects fetched from the backend */
+	uint64_t bytes_read;      /**< bytes fetched from the backend */
+	uint64_t frames_decrypted;
+	uint64_t cache_hits;
+	uint64_t vectors_scored;
+	uint64_t elapsed_ns;
+} vc_query_stats;
+
+typedef struct vc_results {
+	size_t count;
+	vc_hit *hits;            /**< best first */
+	vc_query_stats stats;
+} vc_results;
+
+/** Search the current epoch. Wrong dimension: VC_ERR_INVALID. Thread-safe. */
+vc_err vc_session_search(vc_session *session, const vc_query *query, vc_results *out);
+void vc_results_free(vc_results *results);
+
+/* ---- creating a session ---- */
+
+typedef struct vc_create_options {
+	const char *key_file;   /**< key file; or */
+	const char *passphrase; /**< passphrase (Argon2id); or */
+	bool no_encryption;     /**< plaintext objects, unkeyed manifest */
+	vc_metric metric;
+	uint32_t chunk_size;    /**< 0: VC_DEFAULT_CHUNK_SIZE */
+	vc_store_options store;
+} vc_create_options;
+
+typedef struct vc_writer vc_writer;
+
+/**
+ * Start a new session at @p uri. Fails with VC_ERR_EXISTS if a session is
+ * already there (it is left untouched). Nothing is visible as a session
+ * until vc_writer_commit() writes the manifest.
+ */
+vc_err vc_writer_create(const char *uri, const vc_create_options *options, vc_writer **out);
+
+/**
+ * Add one vector. The first vector fixes the dimension; ids must be unique,
+ * non-empty, valid UTF-8; values must be finite. @p metadata may be NULL.
+ * Full chunks are encrypted and stored as they fill, so memory stays bounded.
+ */
+vc_err vc_writer_add(vc_writer *writer, const char *id, const float *vector, uint32_t dim,
+		     const json_t *metadata);
+
+/** Write the remaining chunk, metadata.cbor and, last, manifest.json. Frees the writer. */
+vc_err vc_writer_commit(vc_writer *writer);
+
+/** Give up: delete every object written so far and free the writer. NULL-safe. */
+void vc_writer_abort(vc_writer *writer);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
