@@ -11,14 +11,22 @@
 extern "C" {
 #endif
 
-/** A byte buffer owned by the caller; release with vc_bytes_free(). */
+/** A byte buffer owned by the caller; release with vc_bytes_free(). A zeroed
+ *  vc_bytes is a valid empty buffer. */
 typedef struct vc_bytes {
 	uint8_t *data;
 	size_t len;
+	size_t cap; /**< allocated bytes (for vc_bytes_append) */
 } vc_bytes;
 
 /** Free a buffer's data (NULL-safe) and reset it to empty. */
 void vc_bytes_free(vc_bytes *bytes);
+
+/** Append @p len bytes, growing geometrically. VC_ERR_NOMEM on failure. */
+vc_err vc_bytes_append(vc_bytes *bytes, const void *data, size_t len);
+
+/** Make room for @p extra more bytes without changing len. */
+vc_err vc_bytes_reserve(vc_bytes *bytes, size_t extra);
 
 /** Read to the end of the object (the @p length argument of get). */
 #define VC_STORE_TO_END UINT64_MAX
