@@ -1,7 +1,9 @@
 /*
  * Distance kernels. Every kernel returns a score where larger is better:
- * cosine and dot return the inner product (cosine vectors are stored
- * normalised), l2 returns the negated squared euclidean distance. The
+ * cosine and dot return the inner product, l2 returns the negated squared
+ * euclidean distance. Stored vectors are kept bit-exact as imported, so for
+ * cosine the caller normalises the query and multiplies each score by the
+ * stored vector's inverse norm (computed once when a chunk is loaded). The
  * vectorised variant (AVX2+FMA, AVX-512) is chosen once at run time.
  */
 #ifndef VC_DISTANCE_H
