@@ -27,7 +27,10 @@ void vc_score_many(vc_metric metric, const float *query, const float *base, size
 float vc_dot(const float *a, const float *b, size_t dim);
 float vc_l2sq(const float *a, const float *b, size_t dim);
 
-/** Normalise in place to unit length; false if the vector is all zeros. */
+/**
+ * Normalise in place to unit length; false (vector untouched) if it is all
+ * zeros or holds a non-finite value, since neither has a direction.
+ */
 int vc_normalize(float *v, size_t dim);
 
 /** Name of the selected instruction set ("avx512", "avx2", "scalar"). */
@@ -38,5 +41,27 @@ const char *vc_distance_isa(void);
  * dot product, or euclidean distance (sqrt of the negated internal score).
  */
 float vc_score_public(vc_metric metric, float internal);
+
+/**
+ * The kernels of one instruction set, for tests and benchmarks that compare
+ * them. The *_many kernels follow vc_score_many; l2sq_many stores negated
+ * squared distances (scores), l2sq returns the plain squared distance.
+ */
+typedef struct vc_distance_impl {
+	const char *name;
+	float (*dot)(const float *a, const float *b, size_t dim);
+	float (*l2sq)(const float *a, const float *b, size_t dim);
+	float (*neg_l2sq)(const float *a, const float *b, size_t dim);
+	void (*dot_many)(const float *query, const float *base, size_t count, size_t dim,
+			 float *out);
+	void (*l2sq_many)(const float *query, const float *base, size_t count, size_t dim,
+			  float *out);
+} vc_distance_impl;
+
+/**
+ * The kernels for @p isa ("scalar", "avx2", "avx512"), or NULL when this CPU
+ * or this build cannot run them. Static data; thread-safe.
+ */
+const vc_distance_impl *vc_distance_impl_for(const char *isa);
 
 #endif

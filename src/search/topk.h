@@ -22,10 +22,18 @@ typedef struct vc_topk {
 vc_err vc_topk_init(vc_topk *topk, size_t k);
 void vc_topk_free(vc_topk *topk);
 
-/** Offer a candidate; kept if the heap is not full or it beats the worst. */
+/**
+ * Offer a candidate; kept if the heap is not full or it beats the worst.
+ * Order: higher score first, equal scores by lower key, so ties resolve the
+ * same whatever the arrival order. NaN scores are ignored.
+ */
 void vc_topk_push(vc_topk *topk, float score, uint64_t key);
 
-/** Score a candidate must beat to enter (-INFINITY while not full). */
+/**
+ * Score of the worst kept item (-INFINITY while not full, +INFINITY if k is
+ * 0): a candidate scoring below it cannot enter; an equal one enters only
+ * with a smaller key.
+ */
 float vc_topk_threshold(const vc_topk *topk);
 
 /** Sort the kept items best first, in place (the heap is consumed). */
