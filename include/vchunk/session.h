@@ -1,4 +1,15 @@
-/* Opening, reading, searching and creating sessions: the main libvchunk API. */
+/*
+ * Opening, reading, searching and creating sessions: the main libvchunk API.
+ *
+ * Thread safety: every vc_session_* function may be called from many threads
+ * at once on the same session (the FUSE daemon does), except
+ * vc_session_close(), which must be the last call. Manifests and cache
+ * entries handed out are references: each must be given back exactly once.
+ * A vc_writer is used by one thread at a time.
+ *
+ * Keys: the library reads no environment variable; callers that honour
+ * VCHUNK_KEY_FILE / VCHUNK_PASSPHRASE pass them in vc_open_options.
+ */
 #ifndef VCHUNK_SESSION_H
 #define VCHUNK_SESSION_H
 
@@ -73,11 +84,23 @@ vc_err vc_session_read_object(vc_session *session, const vc_manifest *manifest, 
 
 /**
  * The decoded chunk at index @p chunk_index of @p manifest, through the
- * cache. *entry holds a reference; its value is a const vc_chunk *. Release
- * it with vc_session_chunk_release().
+ * cache. *entry holds a reference; its value (vc_cache_entry_value) is a
+ * const vc_chunk *. Release it with vc_session_chunk_release(). Every error
+ * message names the chunk's object path. Thread-safe.
  */
 vc_err vc_session_chunk_get(vc_session *session, const vc_manifest *manifest, size_t chunk_index,
 			    vc_cache_entry **entry);
+
+/**
+ * The canonical plaintext bytes of chunk @p chunk_index (what
+ * chunks/chunk-N.cbor shows in the mount), through the cache. *entry holds a
+ * reference; its value is a const vc_bytes *. Release it with
+ * vc_session_chunk_release(). Thread-safe.
+ */
+vc_err vc_session_chunk_plain_get(vc_session *session, const vc_manifest *manifest,
+				  size_t chunk_index, vc_cache_entry **entry);
+
+/** Give back an entry from vc_session_chunk_get or vc_session_chunk_plain_get. */
 void vc_session_chunk_release(vc_session *session, vc_cache_entry *entry);
 
 /** Decrypted session metadata (metadata.cbor) as JSON; caller owns *out (json_decref). */
@@ -131,6 +154,21 @@ typedef struct vc_results {
 /** Search the current epoch. Wrong dimension: VC_ERR_INVALID. Thread-safe. */
 vc_err vc_session_search(vc_session *session, const vc_query *query, vc_results *out);
 void vc_results_free(vc_results *results);
+
+/** Counters of one open session, since vc_session_open. */
+typedef struct vc_session_stats {
+	uint64_t chunk_loads;      /**< chunk objects fetched and decoded or decrypted */
+	uint64_t bytes_fetched;    /**< stored bytes fetched for those loads */
+	uint64_t frames_decrypted; /**< envelope frames authenticated for those loads */
+	uint64_t load_ns_total;    /**< time spent fetching, checking and decoding */
+	uint64_t searches;         /**< vc_session_search calls that succeeded */
+	uint64_t search_ns_total;  /**< their total elapsed time */
+	vc_cache_stats cache;      /**< snapshot of the session's cache */
+	vc_store_stats store;      /**< snapshot of the session's backend */
+} vc_session_stats;
+
+/** Snapshot of the session's counters into @p out. Thread-safe. */
+void vc_session_get_stats(vc_session *session, vc_session_stats *out);
 
 /* ---- creating a session ---- */
 

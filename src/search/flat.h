@@ -1,0 +1,24 @@
+/* Exact (flat) search: scores every vector of a manifest, chunk by chunk through the cache. */
+#ifndef VC_FLAT_H
+#define VC_FLAT_H
+
+#include "vchunk/session.h"
+
+/**
+ * Check a query against @p manifest: a vector of the session's dimension
+ * with finite values, k >= 1, a finite threshold. VC_ERR_INVALID with a
+ * message the user can act on otherwise.
+ */
+vc_err vc_query_validate(const vc_manifest *manifest, const vc_query *query);
+
+/**
+ * Exact search over every chunk of @p manifest (a referenced snapshot of
+ * @p session). Chunks are taken from the cache one at a time and released
+ * right after they are scanned, so the cache budget bounds memory however
+ * large the session is. Fills @p out (release with vc_results_free).
+ * Thread-safe.
+ */
+vc_err vc_search_flat(vc_session *session, const vc_manifest *manifest, const vc_query *query,
+		      vc_results *out);
+
+#endif

@@ -1,0 +1,127 @@
+/* Private side of include/vchunk/session.h: the session handle, shared by the session, verify
+ * and search code. */
+#ifndef VC_SESSION_I_H
+#define VC_SESSION_I_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "format/envelope.h"
+#include "format/keyring.h"
+#include "vchunk/session.h"
+
+/** Cache key kinds (low 8 bits of a cache key; the chunk id sits above them). */
+#define VC_CACHE_KIND_CHUNK 1u
+#define VC_CACHE_KIND_PLAIN 2u
+
+/**
+ * One manifest as seen by readers. The session keeps every snapshot that is
+ * current or still referenced on a list; vc_session_manifest_put finds the
+ * snapshot by its manifest pointer.
+ */
+typedef struct vc_snapshot {
+	vc_manifest *manifest;
+	uint64_t refs; /* readers holding it, plus one while it is current */
+	struct vc_snapshot *next;
+} vc_snapshot;
+
+struct vc_session {
+	char *uri;
+	vc_store *store;
+	vc_cache *cache;
+	vc_keyring *keyring; /* NULL for a plaintext session */
+	uint8_t session_id[VC_SESSION_ID_BYTES];
+
+	pthread_mutex_t lock; /* guards current, snapshots, highest_epoch */
+	vc_snapshot *current;
+	vc_snapshot *snapshots;
+	uint64_t highest_epoch;
+
+	atomic_uint_fast64_t chunk_loads;
+	atomic_uint_fast64_t bytes_fetched;
+	atomic_uint_fast64_t frames_decrypted;
+	atomic_uint_fast64_t load_ns_total;
+	atomic_uint_fast64_t searches;
+	atomic_uint_fast64_t search_ns_total;
+};
+
+/**
+ * What loads one caller caused, for vc_query_stats: the cache calls the
+ * loader only in the thread that misses, so a loader adds to the counters of
+ * the caller that triggered it and to nobody else's.
+ */
+typedef struct vc_load_counters {
+	uint64_t loads;
+	uint64_t bytes;
+	uint64_t frames;
+	uint64_t hits; /* gets answered without a load by this caller */
+} vc_load_counters;
+
+/**
+ * vc_session_chunk_get with per-caller counters (@p counters may be NULL).
+ * The entry's value is a const vc_chunk *.
+ */
+vc_err vc_session_chunk_get_counted(vc_session *session, const vc_manifest *manifest,
+				    size_t chunk_index, vc_load_counters *counters,
+				    vc_cache_entry **entry);
+
+/**
+ * Inverse L2 norms of the rows of a chunk entry (one float per row; 0 for an
+ * all-zero row), or NULL unless the session's metric is cosine.
+ */
+const float *vc_session_entry_inv_norms(const vc_cache_entry *entry);
+
+/** The cache's free function: releases a chunk or plaintext value. */
+void vc_session_free_cached(void *value);
+
+/** Object kind a manifest path names (chunks/, index/, metadata.cbor). */
+vc_object_kind vc_session_path_kind(const char *path);
+
+/**
+ * Fetch a whole stored object and check its size and hash against @p ref.
+ * A mismatch is VC_ERR_AUTH for encrypted sessions, VC_ERR_CORRUPT for
+ * plaintext ones; every message names the path.
+ */
+vc_err vc_session_fetch_checked(vc_session *session, const vc_object_ref *ref, vc_bytes *stored);
+
+/** Does a decoded chunk match its manifest entry (id, dimension, count)? VC_ERR_CORRUPT if not. */
+vc_err vc_session_check_chunk(const vc_manifest *manifest, const vc_chunk_ref *ref,
+			      const vc_chunk *chunk);
+
+/** Make sure the current failure message names @p path (prefixing it if not); returns @p err. */
+vc_err vc_session_name_path(vc_err err, const char *path);
+
+/** The envelope context of object @p path of this session. */
+void vc_session_object_ctx(const vc_session *session, const char *path, vc_object_ctx *ctx);
+
+/** Nanoseconds on the monotonic clock. */
+uint64_t vc_session_now_ns(void);
+
+/* ---- ids (ids.c) ---- */
+
+/** Longest id accepted, in bytes. */
+#define VC_ID_MAX_BYTES 1024u
+
+/**
+ * Is @p id acceptable: non-empty, at most VC_ID_MAX_BYTES, valid UTF-8
+ * without control characters? VC_ERR_INVALID with the reason otherwise.
+ */
+vc_err vc_id_check(const char *id);
+
+/** A set of id strings (copies kept in an arena). Zero-initialise before use. */
+typedef struct vc_id_set {
+	uint64_t *hashes; /* 0: empty slot */
+	const char **keys;
+	size_t cap;       /* power of two */
+	size_t count;
+	struct vc_id_block *blocks;
+} vc_id_set;
+
+/** Add a copy of @p id; *inserted is false if it was already there. */
+vc_err vc_id_set_insert(vc_id_set *set, const char *id, bool *inserted);
+bool vc_id_set_contains(const vc_id_set *set, const char *id);
+void vc_id_set_free(vc_id_set *set);
+
+#endif

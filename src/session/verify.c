@@ -1,0 +1,128 @@
+/* vc_session_verify: read every object of the current manifest straight from storage (never from
+ * the cache) and check size, hash, every frame's authentication, decoding and counts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/chunk_codec.h"
+#include "session/session_i.h"
+#include "util/error_i.h"
+
+typedef struct verify_run {
+	vc_session *session;
+	const vc_manifest *manifest;
+	vc_verify_fn report;
+	void *report_ctx;
+	size_t problems;
+	vc_err first_err;
+} verify_run;
+
+static void problem(verify_run *run, const char *path, vc_err err)
+{
+	if (run->problems == 0)
+		run->first_err = err;
+	run->problems++;
+	if (run->report != NULL)
+		run->report(run->report_ctx, path, err, vc_last_error());
+}
+
+/* Fetch, check the hash, authenticate every frame and decrypt: the checks every object gets. */
+static vc_err open_object(verify_run *run, const vc_object_ref *ref, vc_bytes *plain)
+{
+	vc_frame_loc *locs = NULL;
+	vc_object_ctx octx;
+	vc_bytes stored;
+	uint32_t frames = 0;
+	vc_err err;
+
+	memset(plain, 0, sizeof(*plain));
+	err = vc_session_fetch_checked(run->session, ref, &stored);
+	if (err != VC_OK)
+		return err;
+	vc_session_object_ctx(run->session, ref->path, &octx);
+	err = vc_envelope_frames(&octx, stored.data, stored.len, &locs, &frames);
+	free(locs);
+	if (err == VC_OK && frames != ref->frame_count)
+		err = vc_fail(VC_ERR_CORRUPT, "%s: holds %u frames, the manifest says %u",
+			      ref->path, frames, ref->frame_count);
+	if (err == VC_OK)
+		err = vc_envelope_open_all(&octx, stored.data, stored.len, plain);
+	vc_bytes_free(&stored);
+	if (err != VC_OK)
+		return vc_session_name_path(err, ref->path);
+	if (plain->len != ref->plain_size) {
+		err = vc_fail(VC_ERR_CORRUPT, "%s: decrypts to %zu bytes, the manifest says %llu",
+			      ref->path, plain->len, (unsigned long long)ref->plain_size);
+		vc_bytes_free(plain);
+	}
+	return err;
+}
+
+static vc_err verify_chunk(verify_run *run, const vc_chunk_ref *ref)
+{
+	vc_chunk *chunk = NULL;
+	vc_bytes plain;
+	vc_err err;
+
+	err = open_object(run, &ref->object, &plain);
+	if (err != VC_OK)
+		return err;
+	err = vc_chunk_decode(plain.data, plain.len, &chunk);
+	vc_bytes_free(&plain);
+	if (err != VC_OK)
+		return vc_session_name_path(err, ref->object.path);
+	err = vc_session_check_chunk(run->manifest, ref, chunk);
+	vc_chunk_free(chunk);
+	return err;
+}
+
+static vc_err verify_object(verify_run *run, const vc_object_ref *ref)
+{
+	json_t *metadata = NULL;
+	vc_bytes plain;
+	vc_err err;
+
+	err = open_object(run, ref, &plain);
+	if (err != VC_OK || strcmp(ref->path, "metadata.cbor") != 0) {
+		vc_bytes_free(&plain);
+		return err;
+	}
+	err = vc_meta_decode(plain.data, plain.len, &metadata);
+	vc_bytes_free(&plain);
+	if (err != VC_OK)
+		return vc_session_name_path(err, ref->path);
+	if (!json_is_object(metadata))
+		err = vc_fail(VC_ERR_CORRUPT, "%s: does not hold a JSON object", ref->path);
+	json_decref(metadata);
+	return err;
+}
+
+vc_err vc_session_verify(vc_session *session, vc_verify_fn report, void *ctx)
+{
+	verify_run run = {.session = session, .report = report, .report_ctx = ctx};
+	size_t objects;
+	vc_err err;
+
+	run.manifest = vc_session_manifest_get(session);
+	objects = run.manifest->chunk_count + run.manifest->object_count;
+	/* Every object is checked even after a failure: the report lists all damage at once. */
+	for (size_t i = 0; i < run.manifest->chunk_count; i++) {
+		const vc_chunk_ref *ref = &run.manifest->chunks[i];
+
+		err = verify_chunk(&run, ref);
+		if (err != VC_OK)
+			problem(&run, ref->object.path, err);
+	}
+	for (size_t i = 0; i < run.manifest->object_count; i++) {
+		const vc_object_ref *ref = &run.manifest->objects[i];
+
+		err = verify_object(&run, ref);
+		if (err != VC_OK)
+			problem(&run, ref->path, err);
+	}
+	vc_session_manifest_put(session, run.manifest);
+	if (run.problems > 0)
+		return vc_fail(run.first_err, "verify: %zu of %zu objects of %s have problems",
+			       run.problems, objects, session->uri);
+	return VC_OK;
+}
