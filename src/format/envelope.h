@@ -24,18 +24,36 @@ typedef enum vc_object_kind {
 
 /** What an object is and where it belongs: bound into every frame. */
 typedef struct vc_object_ctx {
-	const vc_keyring *keyring;      /**< NULL for a plaintext session */
-	const uint8_t *session_id;      /**< VC_SESSION_ID_BYTES */
+	const vc_keyring *keyring; /**< NULL for a plaintext session */
+	const uint8_t *session_id; /**< VC_SESSION_ID_BYTES */
 	vc_object_kind kind;
 	const char *path;
 } vc_object_ctx;
 
 /** Location of one frame inside a stored object (from the frame table). */
 typedef struct vc_frame_loc {
-	uint64_t offset;      /**< byte offset of the sealed frame in the object */
-	uint32_t sealed_len;  /**< bytes of the sealed frame */
-	uint32_t plain_len;   /**< bytes of its plaintext */
+	uint64_t offset;     /**< byte offset of the sealed frame in the object */
+	uint32_t sealed_len; /**< bytes of the sealed frame */
+	uint32_t plain_len;  /**< bytes of its plaintext */
+	/** Hash of the authenticated header, frame table and header nonce: every frame's
+	 *  associated data includes it, so a frame opens only inside its own object. */
+	uint8_t header_hash[VC_HASH_BYTES];
 } vc_frame_loc;
+
+/** Bytes a sealed frame adds to its plaintext (24-byte nonce + 16-byte tag). */
+#define VC_FRAME_OVERHEAD 40u
+/** Most frames one object may hold, and the largest plaintext of one frame. */
+#define VC_ENVELOPE_MAX_FRAMES (1u << 20)
+#define VC_FRAME_MAX_PLAIN (1u << 30)
+
+/** Initialise libsodium (idempotent, thread-safe). Every entry point needing it calls this. */
+vc_err vc_crypto_init(void);
+
+/** BLAKE2b-256 (unkeyed crypto_generichash) of @p data: the manifest's object hash. */
+vc_err vc_hash_object(const void *data, size_t len, uint8_t out[VC_HASH_BYTES]);
+
+/** Fill @p buf with cryptographically secure random bytes (session ids, salts). */
+void vc_random_bytes(void *buf, size_t len);
 
 /**
  * Seal @p count plaintext frames into one stored object (header, frame
@@ -54,6 +72,14 @@ vc_err vc_envelope_frames(const vc_object_ctx *ctx, const uint8_t *stored, size_
 
 /** Bytes needed to parse the header (call with at least this many first). */
 size_t vc_envelope_fixed_header_size(void);
+
+/**
+ * Bytes of the whole header (fixed part, frame table, header seal) of the
+ * object whose first vc_envelope_fixed_header_size() bytes are @p fixed;
+ * 0 if those bytes are not an envelope header. Lets a reader fetch exactly
+ * the header with one range request.
+ */
+size_t vc_envelope_header_size(const uint8_t *fixed, size_t len);
 
 /**
  * Open frame @p index: @p sealed points at its sealed bytes (loc.sealed_len).

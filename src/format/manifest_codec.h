@@ -8,6 +8,12 @@
 #include "vchunk/manifest.h"
 #include "vchunk/store.h"
 
+/** The "version" field this build writes and reads (the original system used 2 and 3). */
+#define VC_MANIFEST_LAYOUT_VERSION 4
+/** Largest vector dimension and chunk size a manifest may declare. */
+#define VC_MAX_DIM 65536
+#define VC_MAX_CHUNK_SIZE (1 << 24)
+
 /** Largest manifest accepted (VC_ERR_TOO_BIG beyond). */
 #define VC_MANIFEST_MAX_BYTES (64u * 1024u * 1024u)
 
@@ -26,9 +32,16 @@ vc_err vc_manifest_parse(const char *json, size_t len, vc_manifest **out);
  */
 vc_err vc_manifest_check_mac(const char *json, size_t len, const vc_keyring *keyring);
 
+/**
+ * Check a manifest held in memory against every rule vc_manifest_parse
+ * applies (versions, ranges, paths, unique ids, exact envelope sizes
+ * byte_size = 60 + 48 * frames + plain_size, total_vectors). Serialise
+ * calls it so an invalid manifest is never written.
+ */
+vc_err vc_manifest_validate(const vc_manifest *manifest);
+
 /** Serialise (pretty, stable key order) and add the MAC when @p keyring is set. */
-vc_err vc_manifest_serialize(const vc_manifest *manifest, const vc_keyring *keyring,
-			     vc_bytes *out);
+vc_err vc_manifest_serialize(const vc_manifest *manifest, const vc_keyring *keyring, vc_bytes *out);
 
 /** Deep copy (for building the next epoch). */
 vc_err vc_manifest_clone(const vc_manifest *manifest, vc_manifest **out);
