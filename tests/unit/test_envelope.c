@@ -291,6 +291,7 @@ static void test_hostile_header(void **state)
 	put32(stored.data + 24, 0xffffffffu - VC_FRAME_OVERHEAD);
 	expect_open_fails(&f->ctx, stored.data, stored.len, VC_ERR_AUTH);
 	/* Invalid paths are refused outright. */
+	vc_bytes_free(&stored);
 	vc_object_ctx bad = f->ctx;
 	bad.path = "../escape";
 	assert_int_equal(vc_envelope_seal(&bad, 3, f->frames, &stored), VC_ERR_INVALID);
