@@ -29,7 +29,7 @@ typedef struct flat_search {
 	const vc_query *query;
 	const float *vector; /* the query, normalised for cosine */
 	float *normalised;
-	float *scores;       /* scratch: one score per row of the chunk being scanned */
+	float *scores; /* scratch: one score per row of the chunk being scanned */
 	size_t scores_cap;
 	vc_topk topk;
 #if VC_HAVE_FILTER
@@ -51,12 +51,14 @@ vc_err vc_query_validate(const vc_manifest *manifest, const vc_query *query)
 	for (uint32_t i = 0; i < query->dim; i++) {
 		if (!isfinite(query->vector[i]))
 			return vc_fail(VC_ERR_INVALID,
-				       "query value %u is not a finite number (NaN or infinity)", i);
+				       "query value %u is not a finite number (NaN or infinity)",
+				       i);
 	}
 	if (query->has_threshold && !isfinite(query->threshold))
 		return vc_fail(VC_ERR_INVALID, "the threshold is not a finite number");
 	if (query->filter != NULL && !VC_HAVE_FILTER)
-		return vc_fail(VC_ERR_UNSUPPORTED, "metadata filters are not supported by this build");
+		return vc_fail(VC_ERR_UNSUPPORTED,
+			       "metadata filters are not supported by this build");
 	return VC_OK;
 }
 
@@ -64,8 +66,8 @@ static vc_err search_init(flat_search *fs)
 {
 	const vc_query *query = fs->query;
 	/* k has no cap, but the heap never needs more room than there are vectors. */
-	uint64_t room = fs->manifest->total_vectors < query->k ? fs->manifest->total_vectors
-							       : query->k;
+	uint64_t room =
+	    fs->manifest->total_vectors < query->k ? fs->manifest->total_vectors : query->k;
 	vc_err err;
 
 	fs->vector = query->vector;

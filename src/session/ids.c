@@ -123,8 +123,7 @@ static size_t find_slot(const vc_id_set *set, const char *id, uint64_t hash)
 	size_t mask = set->cap - 1;
 	size_t i = hash & mask;
 
-	while (set->hashes[i] != 0 &&
-	       (set->hashes[i] != hash || strcmp(set->keys[i], id) != 0))
+	while (set->hashes[i] != 0 && (set->hashes[i] != hash || strcmp(set->keys[i], id) != 0))
 		i = (i + 1) & mask;
 	return i;
 }

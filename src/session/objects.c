@@ -104,8 +104,8 @@ vc_err vc_session_fetch_checked(vc_session *session, const vc_object_ref *ref, v
 		err = vc_fail(mismatch_code(session),
 			      "%s: stored bytes do not match the manifest (tampered, truncated or "
 			      "replaced): %s%zu bytes stored, %llu expected",
-			      ref->path, stored->len > ref->byte_size ? "at least " : "", stored->len,
-			      (unsigned long long)ref->byte_size);
+			      ref->path, stored->len > ref->byte_size ? "at least " : "",
+			      stored->len, (unsigned long long)ref->byte_size);
 		goto fail;
 	}
 	err = vc_hash_object(stored->data, stored->len, hash);

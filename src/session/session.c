@@ -50,8 +50,8 @@ vc_err vc_key_generate_file(const char *path)
 		return err;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 && errno == EEXIST)
-		return vc_fail(VC_ERR_EXISTS, "key file %s already exists; refusing to overwrite it",
-			       path);
+		return vc_fail(VC_ERR_EXISTS,
+			       "key file %s already exists; refusing to overwrite it", path);
 	if (fd < 0)
 		return vc_fail(errno == EACCES ? VC_ERR_PERMISSION : VC_ERR_IO,
 			       "cannot create key file %s: %s", path, strerror(errno));
@@ -103,9 +103,10 @@ static vc_err check_key_id(const char *uri, const vc_manifest *manifest, const v
 		return VC_OK;
 	vc_key_id_hex(manifest->encryption.key_id, want);
 	vc_key_id_hex(keyring->key_id, have);
-	return vc_fail(VC_ERR_AUTH,
-		       "wrong key: session %s was encrypted with key id %s, the key given has id %s",
-		       uri, want, have);
+	return vc_fail(
+	    VC_ERR_AUTH,
+	    "wrong key: session %s was encrypted with key id %s, the key given has id %s", uri,
+	    want, have);
 }
 
 /* The keyring for an encrypted session, from the key file or the passphrase given. */
@@ -151,10 +152,11 @@ static vc_err check_manifest(vc_session *session, const vc_bytes *json, const vc
 	vc_err err;
 
 	if (manifest->encryption.enabled != (session->keyring != NULL))
-		return vc_fail(VC_ERR_AUTH,
-			       "manifest.json of %s failed authentication: encryption was turned %s "
-			       "(tampered or replaced)",
-			       session->uri, session->keyring != NULL ? "off" : "on");
+		return vc_fail(
+		    VC_ERR_AUTH,
+		    "manifest.json of %s failed authentication: encryption was turned %s "
+		    "(tampered or replaced)",
+		    session->uri, session->keyring != NULL ? "off" : "on");
 	if (session->keyring != NULL) {
 		err = check_key_id(session->uri, manifest, session->keyring);
 		if (err != VC_OK)

@@ -114,7 +114,7 @@ vc_err vc_id_check(const char *id);
 typedef struct vc_id_set {
 	uint64_t *hashes; /* 0: empty slot */
 	const char **keys;
-	size_t cap;       /* power of two */
+	size_t cap; /* power of two */
 	size_t count;
 	struct vc_id_block *blocks;
 } vc_id_set;

@@ -28,12 +28,12 @@ struct vc_writer {
 	int64_t created_at;
 
 	vc_chunk_builder *builder; /* the chunk filling up, or NULL */
-	vc_chunk_ref *chunks;      /* chunks already stored */
+	vc_chunk_ref *chunks;	   /* chunks already stored */
 	size_t chunk_count;
 	size_t chunk_cap;
-	vc_object_ref metadata;  /* set once metadata.cbor is stored */
-	bool manifest_tried;     /* a put of manifest.json was attempted */
-	vc_err broken;           /* an earlier internal failure makes the writer unusable */
+	vc_object_ref metadata; /* set once metadata.cbor is stored */
+	bool manifest_tried;	/* a put of manifest.json was attempted */
+	vc_err broken;		/* an earlier internal failure makes the writer unusable */
 	vc_id_set ids;
 };
 
@@ -44,8 +44,9 @@ static vc_err writer_keys(vc_writer *writer, const vc_create_options *options)
 
 	if (options->no_encryption) {
 		if (options->key_file != NULL || options->passphrase != NULL)
-			return vc_fail(VC_ERR_INVALID, "a key was given together with no encryption; "
-						       "choose one");
+			return vc_fail(VC_ERR_INVALID,
+				       "a key was given together with no encryption; "
+				       "choose one");
 		enc->enabled = false;
 		strcpy(enc->kdf, "none");
 		return VC_OK;
@@ -60,17 +61,18 @@ static vc_err writer_keys(vc_writer *writer, const vc_create_options *options)
 	} else if (options->passphrase != NULL) {
 		vc_random_bytes(enc->salt, sizeof(enc->salt));
 		enc->opslimit = WRITER_OPSLIMIT > VC_ARGON2_MIN_OPSLIMIT ? WRITER_OPSLIMIT
-									  : VC_ARGON2_MIN_OPSLIMIT;
+									 : VC_ARGON2_MIN_OPSLIMIT;
 		enc->memlimit = WRITER_MEMLIMIT > VC_ARGON2_MIN_MEMLIMIT ? WRITER_MEMLIMIT
-									  : VC_ARGON2_MIN_MEMLIMIT;
+									 : VC_ARGON2_MIN_MEMLIMIT;
 		err = vc_keyring_from_passphrase(options->passphrase, enc->salt, enc->opslimit,
 						 enc->memlimit, &writer->keyring);
 		strcpy(enc->kdf, "argon2id13");
 	} else {
-		return vc_fail(VC_ERR_PERMISSION,
-			       "%s: a new session is encrypted: give --key FILE, VCHUNK_KEY_FILE or "
-			       "VCHUNK_PASSPHRASE (or choose no encryption)",
-			       writer->uri);
+		return vc_fail(
+		    VC_ERR_PERMISSION,
+		    "%s: a new session is encrypted: give --key FILE, VCHUNK_KEY_FILE or "
+		    "VCHUNK_PASSPHRASE (or choose no encryption)",
+		    writer->uri);
 	}
 	if (err != VC_OK)
 		return err;
@@ -85,7 +87,8 @@ static vc_err refuse_existing(vc_writer *writer)
 	vc_err err = vc_store_head(writer->store, "manifest.json", &size);
 
 	if (err == VC_OK)
-		return vc_fail(VC_ERR_EXISTS, "a session already exists at %s; it was left untouched",
+		return vc_fail(VC_ERR_EXISTS,
+			       "a session already exists at %s; it was left untouched",
 			       writer->uri);
 	if (err != VC_ERR_NOT_FOUND)
 		return vc_fail_context(err, "checking for a session at %s", writer->uri);
@@ -164,16 +167,18 @@ static vc_err check_vector(const vc_writer *writer, const char *id, const float 
 		return vc_fail(VC_ERR_INVALID, "vector '%s' has %u dimensions; the limit is %u", id,
 			       dim, (unsigned)VC_MAX_DIM);
 	if (writer->dim != 0 && dim != writer->dim)
-		return vc_fail(VC_ERR_INVALID,
-			       "vector '%s' has %u dimensions, the session has %u (set by the first "
-			       "vector)",
-			       id, dim, writer->dim);
+		return vc_fail(
+		    VC_ERR_INVALID,
+		    "vector '%s' has %u dimensions, the session has %u (set by the first "
+		    "vector)",
+		    id, dim, writer->dim);
 	for (uint32_t i = 0; i < dim; i++) {
 		if (!isfinite(vector[i]))
-			return vc_fail(VC_ERR_INVALID,
-				       "vector '%s' has a value that is not a finite number (NaN or "
-				       "infinity) at position %u",
-				       id, i);
+			return vc_fail(
+			    VC_ERR_INVALID,
+			    "vector '%s' has a value that is not a finite number (NaN or "
+			    "infinity) at position %u",
+			    id, i);
 	}
 	if (vc_id_set_contains(&writer->ids, id))
 		return vc_fail(VC_ERR_INVALID, "duplicate id '%s'", id);
@@ -367,8 +372,8 @@ static vc_err commit_steps(vc_writer *writer)
 	vc_err err;
 
 	if (writer->broken != VC_OK)
-		return vc_fail(writer->broken, "the writer for %s failed earlier; nothing committed",
-			       writer->uri);
+		return vc_fail(writer->broken,
+			       "the writer for %s failed earlier; nothing committed", writer->uri);
 	if (writer->total == 0)
 		return vc_fail(VC_ERR_INVALID, "no vectors to import into %s", writer->uri);
 	if (writer->builder != NULL && vc_chunk_builder_count(writer->builder) > 0) {
