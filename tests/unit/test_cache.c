@@ -248,6 +248,7 @@ static void test_hits_and_misses(void **state)
 static void test_lru_order(void **state)
 {
 	struct fixture *f = fixture_new(300, 100, 64);
+	vc_cache_entry *held;
 	vc_cache_stats st;
 
 	(void)state;
@@ -256,9 +257,13 @@ static void test_lru_order(void **state)
 	touch(f, 3);
 	touch(f, 1); /* recency now, most recent first: 1 3 2 */
 	assert_int_equal(f->freed_count, 0);
-	touch(f, 4); /* over budget: the least recent, 2, goes */
+	/* Loading 4 puts the cache over budget: the least recent, 2, goes as soon as the load
+	 * completes, while 4 is still held. */
+	assert_int_equal(vc_cache_get(f->cache, 4, value_load, f, &held), VC_OK);
 	assert_int_equal(f->freed_count, 1);
 	assert_int_equal(f->freed_keys[0], 2);
+	assert_int_equal(stats_of(f->cache).bytes_resident, 300);
+	vc_cache_release(f->cache, held);
 	touch(f, 3); /* recency: 3 4 1 */
 	touch(f, 5); /* 1 goes */
 	assert_int_equal(f->freed_count, 2);
