@@ -55,8 +55,8 @@ vc_err vc_store_check_path(const char *path)
 			       path);
 	for (i = 0; i < len; i++) {
 		if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
-			return vc_fail(VC_ERR_INVALID, "object path %s contains a control character",
-				       path);
+			return vc_fail(VC_ERR_INVALID,
+				       "object path %s contains a control character", path);
 	}
 	/* Walk components: reject "", "." and ".." so no path escapes its root. */
 	component = path;
@@ -66,7 +66,8 @@ vc_err vc_store_check_path(const char *path)
 		if (clen == 0 || (clen == 1 && component[0] == '.') ||
 		    (clen == 2 && component[0] == '.' && component[1] == '.'))
 			return vc_fail(VC_ERR_INVALID,
-				       "object path %s has an empty, \".\" or \"..\" component", path);
+				       "object path %s has an empty, \".\" or \"..\" component",
+				       path);
 		if (component[clen] == '\0')
 			break;
 		component += clen + 1;
@@ -300,8 +301,8 @@ static vc_err open_s5(const char *uri, const vc_store_options *options, vc_store
 	if (session_len == 0)
 		return vc_fail(VC_ERR_INVALID, "store URI \"%s\" names no session path", uri);
 
-	base = strndup(uri + strlen(S5_PREFIX), (size_t)(authority + authority_len - uri) -
-							strlen(S5_PREFIX));
+	base = strndup(uri + strlen(S5_PREFIX),
+		       (size_t)(authority + authority_len - uri) - strlen(S5_PREFIX));
 	session_copy = strndup(session, session_len);
 	if (base == NULL || session_copy == NULL) {
 		err = vc_fail(VC_ERR_NOMEM, "out of memory opening store %s", uri);

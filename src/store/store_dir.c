@@ -68,8 +68,8 @@ static vc_err full_path(dir_store *d, const char *path, char **out)
 	return VC_OK;
 }
 
-static vc_err read_range(int fd, const char *file, uint64_t size, uint64_t offset,
-			 uint64_t length, vc_bytes *out)
+static vc_err read_range(int fd, const char *file, uint64_t size, uint64_t offset, uint64_t length,
+			 vc_bytes *out)
 {
 	uint64_t want;
 	vc_err err;
@@ -347,13 +347,13 @@ static void dir_destroy(vc_store *store)
 }
 
 static const vc_store_ops dir_ops = {
-	.get = dir_get,
-	.put = dir_put,
-	.head = dir_head,
-	.remove = dir_remove,
-	.health = dir_health,
-	.get_many = NULL,
-	.destroy = dir_destroy,
+    .get = dir_get,
+    .put = dir_put,
+    .head = dir_head,
+    .remove = dir_remove,
+    .health = dir_health,
+    .get_many = NULL,
+    .destroy = dir_destroy,
 };
 
 vc_err vc_store_dir_open(const char *root, vc_store **out)

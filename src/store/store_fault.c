@@ -129,8 +129,8 @@ static vc_err fault_health(vc_store *store)
 }
 
 /* Fetch the objects that escaped an injected failure, in parallel if the inner store can. */
-static void fetch_survivors(fault_store *f, size_t count, const char *const *paths,
-			    vc_bytes *outs, vc_err *errors, const char **subset, size_t *index)
+static void fetch_survivors(fault_store *f, size_t count, const char *const *paths, vc_bytes *outs,
+			    vc_err *errors, const char **subset, size_t *index)
 {
 	vc_bytes *sub_outs = NULL;
 	vc_err *sub_errors = NULL;
@@ -196,8 +196,8 @@ static vc_err fault_get_many(vc_store *store, size_t count, const char *const *p
 	}
 	for (i = 0; i < count; i++) {
 		if (errors[i] == VC_ERR_UNAVAILABLE)
-			return vc_fail(errors[i], "injected fault reading %s in store %s",
-				       paths[i], f->inner->location);
+			return vc_fail(errors[i], "injected fault reading %s in store %s", paths[i],
+				       f->inner->location);
 		if (errors[i] != VC_OK)
 			return vc_fail_context(errors[i], "reading %s", paths[i]);
 	}
@@ -215,13 +215,13 @@ static void fault_destroy(vc_store *store)
 }
 
 static const vc_store_ops fault_ops = {
-	.get = fault_get,
-	.put = fault_put,
-	.head = fault_head,
-	.remove = fault_remove,
-	.health = fault_health,
-	.get_many = fault_get_many,
-	.destroy = fault_destroy,
+    .get = fault_get,
+    .put = fault_put,
+    .head = fault_head,
+    .remove = fault_remove,
+    .health = fault_health,
+    .get_many = fault_get_many,
+    .destroy = fault_destroy,
 };
 
 vc_err vc_store_fault_wrap(vc_store *inner, const vc_fault_options *options, vc_store **out)
@@ -265,16 +265,16 @@ static vc_err parse_rate(const char *key, const char *value, double *out)
 	return VC_OK;
 }
 
-static vc_err parse_count(const char *key, const char *value, unsigned long max,
-			  unsigned long *out)
+static vc_err parse_count(const char *key, const char *value, unsigned long max, unsigned long *out)
 {
 	char *end;
 
 	errno = 0;
 	*out = strtoul(value, &end, 10);
 	if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || *out > max)
-		return vc_fail(VC_ERR_INVALID, "fault option %s=%s: expected a whole number up to %lu",
-			       key, value, max);
+		return vc_fail(VC_ERR_INVALID,
+			       "fault option %s=%s: expected a whole number up to %lu", key, value,
+			       max);
 	return VC_OK;
 }
 

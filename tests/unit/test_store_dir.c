@@ -114,9 +114,8 @@ static void test_ranges(void **state)
 	assert_int_equal(vc_store_get_range(f->store, "chunks/chunk-0.cbor", 2, 3, &out), VC_OK);
 	assert_bytes(&out, "234", 3);
 	vc_bytes_free(&out);
-	assert_int_equal(vc_store_get_range(f->store, "chunks/chunk-0.cbor", 7, VC_STORE_TO_END,
-					    &out),
-			 VC_OK);
+	assert_int_equal(
+	    vc_store_get_range(f->store, "chunks/chunk-0.cbor", 7, VC_STORE_TO_END, &out), VC_OK);
 	assert_bytes(&out, "789", 3);
 	vc_bytes_free(&out);
 	/* Partly past the end: what exists. */
@@ -126,9 +125,8 @@ static void test_ranges(void **state)
 	/* Wholly past the end: nothing, no error. */
 	assert_int_equal(vc_store_get_range(f->store, "chunks/chunk-0.cbor", 10, 5, &out), VC_OK);
 	assert_int_equal(out.len, 0);
-	assert_int_equal(vc_store_get_range(f->store, "chunks/chunk-0.cbor", UINT64_MAX - 1, 5,
-					    &out),
-			 VC_OK);
+	assert_int_equal(
+	    vc_store_get_range(f->store, "chunks/chunk-0.cbor", UINT64_MAX - 1, 5, &out), VC_OK);
 	assert_int_equal(out.len, 0);
 	assert_int_equal(vc_store_get_range(f->store, "chunks/chunk-0.cbor", 0, 0, &out), VC_OK);
 	assert_int_equal(out.len, 0);
@@ -307,9 +305,9 @@ static void test_permission(void **state)
 		if (geteuid() != 0 && getuid() != 0 && access(f->root, X_OK) == 0)
 			_exit(11); /* we own the dir: the check cannot be made */
 		_exit(vc_store_get(f->store, "secret", &out) == VC_ERR_PERMISSION &&
-				      strstr(vc_last_error(), "secret") != NULL
-			      ? 0
-			      : 1);
+			      strstr(vc_last_error(), "secret") != NULL
+			  ? 0
+			  : 1);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
@@ -365,15 +363,15 @@ static void test_uri_parsing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nested_dirs_and_modes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_paths, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_atomic_put, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_get_many_fallback, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_permission, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_uri_parsing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nested_dirs_and_modes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_paths, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_atomic_put, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_many_fallback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_permission, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_uri_parsing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
