@@ -115,7 +115,8 @@ typedef struct vc_fault_options {
 /** Parse "error_rate=0.3,latency_ms=5,..." into @p out. */
 vc_err vc_fault_options_parse(const char *spec, vc_fault_options *out);
 
-/** Wrap @p inner (ownership passes to the wrapper) in a fault injector. */
+/** Wrap @p inner in a fault injector. On success ownership of @p inner passes to
+ *  the wrapper (which shares its stats); on failure the caller keeps it. */
 vc_err vc_store_fault_wrap(vc_store *inner, const vc_fault_options *options, vc_store **out);
 
 /**
