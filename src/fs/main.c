@@ -1,0 +1,153 @@
+/* vchunkfs: mount a vchunk session read-only. Start order: parse, open the session (so a
+ * wrong key or a dead backend fails here, on the terminal), fuse_new, signal handlers,
+ * mount, daemonize, loop; then unmount, destroy, close the session (wiping its keys). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <sodium.h>
+
+#include "fs/fs.h"
+#include "fs/log.h"
+
+#define VCHUNKFS_VERSION "0.1.0"
+
+/* Keys live in this process's memory: no core dumps and no ptrace by other users. */
+static void harden_process(void)
+{
+	struct rlimit none = {0, 0};
+
+	setrlimit(RLIMIT_CORE, &none);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* Parse the command line and the config files, read the passphrase. Returns an exit code
+ * to stop with (0 after --help or --version), or -1 to go on. */
+static int configure(vc_fs_options *options, struct fuse_args *args)
+{
+	if (vc_fs_options_parse_args(options, args) != VC_OK) {
+		fprintf(stderr, "vchunkfs: %s\n", vc_last_error());
+		return 2;
+	}
+	if (options->show_version) {
+		printf("vchunkfs %s\nFUSE library %s\n", VCHUNKFS_VERSION, fuse_pkgversion());
+		return 0;
+	}
+	if (options->show_help) {
+		vc_fs_options_usage(args->argv[0]);
+		printf("FUSE options:\n");
+		fuse_lib_help(args);
+		return 0;
+	}
+	if (vc_fs_options_load_configs(options, VC_FS_SYSTEM_CONFIG) != VC_OK ||
+	    vc_fs_options_finish(options) != VC_OK) {
+		fprintf(stderr, "vchunkfs: %s\n", vc_last_error());
+		return 2;
+	}
+	return -1;
+}
+
+static vc_err open_session(vc_fs_options *options, vc_session **session)
+{
+	vc_open_options open_options;
+	vc_err err;
+
+	vc_fs_options_open(options, &open_options);
+	err = vc_session_open(options->session, &open_options, session);
+	/* The keyring is derived: the passphrase is no longer needed in memory. */
+	if (options->passphrase != NULL) {
+		sodium_free(options->passphrase);
+		options->passphrase = NULL;
+	}
+	return err;
+}
+
+static int run_loop(struct fuse *fuse, const vc_fs_options *options)
+{
+	struct fuse_loop_config *config;
+	int rc;
+
+	if (options->single_thread)
+		return fuse_loop(fuse);
+	config = fuse_loop_cfg_create();
+	if (config == NULL)
+		return -1;
+	/* The thread bound is part of the memory bound: a worker pins at most one chunk. */
+	fuse_loop_cfg_set_max_threads(config, options->max_threads);
+	fuse_loop_cfg_set_idle_threads(config, options->max_threads);
+	rc = fuse_loop_mt(fuse, config);
+	fuse_loop_cfg_destroy(config);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_operations ops;
+	struct fuse *fuse = NULL;
+	vc_session *session = NULL;
+	vc_fs_options options;
+	vc_fs fs;
+	int rc;
+
+	harden_process();
+	vc_fs_options_init(&options);
+	rc = configure(&options, &args);
+	if (rc >= 0)
+		goto out_options;
+	rc = 1;
+	vc_fs_log_setup(false, options.debug);
+	if (sodium_init() < 0) {
+		fprintf(stderr, "vchunkfs: libsodium failed to initialise\n");
+		goto out_options;
+	}
+	if (open_session(&options, &session) != VC_OK) {
+		fprintf(stderr, "vchunkfs: cannot open session %s: %s\n", options.session,
+			vc_last_error());
+		goto out_options;
+	}
+	if (vc_fs_init(&fs, &options, session) != VC_OK) {
+		fprintf(stderr, "vchunkfs: session %s: %s\n", options.session, vc_last_error());
+		goto out_session;
+	}
+	if (vc_fs_options_fuse_args(&options, &args) != VC_OK) {
+		fprintf(stderr, "vchunkfs: %s\n", vc_last_error());
+		goto out_fs;
+	}
+	vc_fs_operations(&ops);
+	fuse = fuse_new(&args, &ops, sizeof(ops), &fs);
+	if (fuse == NULL)
+		goto out_fs; /* fuse_new named the option it rejected */
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+		goto out_fuse;
+	if (fuse_mount(fuse, options.mountpoint) != 0)
+		goto out_signals;
+	if (fuse_daemonize(options.foreground) != 0)
+		goto out_unmount;
+	if (!options.foreground)
+		vc_fs_log_setup(true, options.debug);
+	vc_fs_log(LOG_INFO, "mounted %s on %s (epoch %llu)", options.session, options.mountpoint,
+		  (unsigned long long)fs.current->manifest->epoch);
+	rc = run_loop(fuse, &options);
+	/* fuse reports the signal that ended the loop; SIGTERM, SIGINT, SIGHUP are clean exits. */
+	rc = (rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP) ? 0 : 1;
+	vc_fs_log(LOG_INFO, "unmounting %s", options.mountpoint);
+out_unmount:
+	fuse_unmount(fuse);
+out_signals:
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+out_fuse:
+	fuse_destroy(fuse);
+out_fs:
+	vc_fs_files_release_all(&fs);
+	vc_fs_cleanup(&fs);
+out_session:
+	vc_session_close(session); /* wipes the keys */
+out_options:
+	vc_fs_options_free(&options);
+	fuse_opt_free_args(&args);
+	return rc;
+}

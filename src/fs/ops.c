@@ -1,0 +1,253 @@
+/* The FUSE file callbacks: open, read, release, statfs, init, and the operations table.
+ * Chunks are served from the session's cache of decrypted plaintext; each read pins one
+ * chunk only while it copies from it. */
+#include "fs/tree.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "fs/log.h"
+#include "util/error_i.h"
+
+#define STATFS_BLOCK 4096u
+
+static vc_fs_file *file_of(struct fuse_file_info *fi)
+{
+	return (vc_fs_file *)(uintptr_t)fi->fh;
+}
+
+static void file_link(vc_fs *fs, vc_fs_file *file)
+{
+	pthread_mutex_lock(&fs->files_lock);
+	file->prev = NULL;
+	file->next = fs->files;
+	if (fs->files != NULL)
+		fs->files->prev = file;
+	fs->files = file;
+	pthread_mutex_unlock(&fs->files_lock);
+}
+
+static void file_unlink(vc_fs *fs, vc_fs_file *file)
+{
+	pthread_mutex_lock(&fs->files_lock);
+	if (file->prev != NULL)
+		file->prev->next = file->next;
+	else
+		fs->files = file->next;
+	if (file->next != NULL)
+		file->next->prev = file->prev;
+	pthread_mutex_unlock(&fs->files_lock);
+}
+
+static void file_free(vc_fs *fs, vc_fs_file *file)
+{
+	if (file->snapshot != NULL)
+		vc_fs_snapshot_put(fs, file->snapshot);
+	free(file->text);
+	free(file);
+}
+
+/* Per-kind work at open: render stats, build metadata, choose the kernel caching. */
+static int open_node(vc_fs *fs, vc_fs_file *file, struct fuse_file_info *fi)
+{
+	const char *text;
+	size_t len;
+	vc_err err;
+
+	switch (file->node.kind) {
+	case VC_NODE_STATS:
+		err = vc_fs_stats_render(fs, &file->text, &file->text_len);
+		if (err != VC_OK)
+			return -vc_err_errno(err);
+		/* Each open sees its own text, whatever size getattr said. */
+		fi->direct_io = 1;
+		return 0;
+	case VC_NODE_METADATA:
+		err = vc_fs_snapshot_metadata(fs, file->snapshot, &text, &len);
+		if (err != VC_OK)
+			return vc_fs_fail(fs, "reading", "metadata.cbor", err);
+		return 0; /* changes with the epoch under the same name: no keep_cache */
+	case VC_NODE_CHUNK:
+		/* A chunk id is never reused, so this name always holds these bytes. */
+		fi->keep_cache = 1;
+		return 0;
+	case VC_NODE_MANIFEST:
+		return 0;
+	default:
+		return -EISDIR;
+	}
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	vc_fs *fs = vc_fs_get();
+	vc_fs_file *file;
+	int rc;
+
+	/* The kernel refuses writes on the read-only mount; this guards a writable one too. */
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -EROFS;
+	file = calloc(1, sizeof(*file));
+	if (file == NULL)
+		return -ENOMEM;
+	file->snapshot = vc_fs_snapshot_get(fs);
+	rc = vc_fs_resolve(file->snapshot, path, &file->node);
+	if (rc == 0)
+		rc = open_node(fs, file, fi);
+	if (rc != 0) {
+		file_free(fs, file);
+		return rc;
+	}
+	file_link(fs, file);
+	fi->fh = (uint64_t)(uintptr_t)file;
+	atomic_fetch_add(&fs->counters.opens, 1);
+	return 0;
+}
+
+static size_t copy_range(char *buf, size_t size, off_t offset, const void *data, size_t len)
+{
+	size_t n;
+
+	if (offset < 0 || (uint64_t)offset >= len)
+		return 0;
+	n = len - (size_t)offset;
+	if (n > size)
+		n = size;
+	memcpy(buf, (const uint8_t *)data + offset, n);
+	return n;
+}
+
+static int read_chunk(vc_fs *fs, vc_fs_file *file, char *buf, size_t size, off_t offset)
+{
+	const vc_manifest *manifest = file->snapshot->manifest;
+	const vc_object_ref *object = &manifest->chunks[file->node.chunk_index].object;
+	vc_cache_entry *entry;
+	const vc_bytes *plain;
+	size_t n;
+	vc_err err;
+
+	if (offset < 0 || (uint64_t)offset >= object->plain_size)
+		return 0;
+	err = vc_session_chunk_plain_get(fs->session, manifest, file->node.chunk_index, &entry);
+	if (err != VC_OK)
+		return vc_fs_fail(fs, "reading", object->path, err);
+	plain = vc_cache_entry_value(entry);
+	if (plain->len != object->plain_size) {
+		vc_session_chunk_release(fs->session, entry);
+		vc_fail(VC_ERR_CORRUPT, "decrypted size %zu, manifest says %llu", plain->len,
+			(unsigned long long)object->plain_size);
+		return vc_fs_fail(fs, "reading", object->path, VC_ERR_CORRUPT);
+	}
+	n = copy_range(buf, size, offset, plain->data, plain->len);
+	vc_session_chunk_release(fs->session, entry);
+	return (int)n;
+}
+
+static int fs_read(const char *path, char *buf, size_t size, off_t offset,
+		   struct fuse_file_info *fi)
+{
+	vc_fs *fs = vc_fs_get();
+	vc_fs_file *file = file_of(fi);
+	const vc_fs_snapshot *snapshot = file->snapshot;
+	int n;
+
+	(void)path;
+	/* FUSE never asks for more than max_read, which fits an int. */
+	switch (file->node.kind) {
+	case VC_NODE_MANIFEST:
+		n = (int)copy_range(buf, size, offset, snapshot->manifest_bytes.data,
+				    snapshot->manifest_bytes.len);
+		break;
+	case VC_NODE_METADATA:
+		n = (int)copy_range(buf, size, offset, snapshot->metadata_json,
+				    snapshot->metadata_len);
+		break;
+	case VC_NODE_STATS:
+		n = (int)copy_range(buf, size, offset, file->text, file->text_len);
+		break;
+	case VC_NODE_CHUNK:
+		n = read_chunk(fs, file, buf, size, offset);
+		break;
+	default:
+		return -EISDIR;
+	}
+	if (n >= 0) {
+		atomic_fetch_add(&fs->counters.reads, 1);
+		atomic_fetch_add(&fs->counters.bytes_served, (uint64_t)n);
+	}
+	return n;
+}
+
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+	vc_fs *fs = vc_fs_get();
+
+	(void)path;
+	file_unlink(fs, file_of(fi));
+	file_free(fs, file_of(fi));
+	return 0;
+}
+
+void vc_fs_files_release_all(vc_fs *fs)
+{
+	while (fs->files != NULL) {
+		vc_fs_file *file = fs->files;
+
+		file_unlink(fs, file);
+		file_free(fs, file);
+	}
+}
+
+static int fs_statfs(const char *path, struct statvfs *st)
+{
+	vc_fs *fs = vc_fs_get();
+	vc_fs_snapshot *snapshot = vc_fs_snapshot_get(fs);
+
+	(void)path;
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = STATFS_BLOCK;
+	st->f_frsize = STATFS_BLOCK;
+	st->f_blocks = (fsblkcnt_t)((snapshot->stored_bytes + STATFS_BLOCK - 1) / STATFS_BLOCK);
+	st->f_files = (fsfilcnt_t)snapshot->object_count;
+	st->f_namemax = 255;
+	st->f_flag = ST_RDONLY;
+	vc_fs_snapshot_put(fs, snapshot);
+	return 0;
+}
+
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	vc_fs *fs = fuse_get_context()->private_data;
+
+	/* Our inode numbers are stable across epochs; read and release find their file by fh. */
+	cfg->use_ino = 1;
+	cfg->nullpath_ok = 1;
+	cfg->entry_timeout = 1.0;
+	cfg->attr_timeout = 1.0;
+	cfg->negative_timeout = 1.0;
+	/* Must equal the max_read mount option (vc_fs_options_fuse_args passes the same). */
+	conn->max_read = fs->options->max_read;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	vc_fs_log(LOG_DEBUG, "kernel FUSE %u.%u, max_read %u, max_readahead %u, max_write %u",
+		  conn->proto_major, conn->proto_minor, conn->max_read, conn->max_readahead,
+		  conn->max_write);
+	/* init runs in the daemon after fork, so the refresh thread survives daemonizing. */
+	vc_fs_refresh_start(fs);
+	return fs;
+}
+
+void vc_fs_operations(struct fuse_operations *ops)
+{
+	memset(ops, 0, sizeof(*ops));
+	ops->init = fs_init;
+	ops->getattr = vc_fs_getattr;
+	ops->readdir = vc_fs_readdir;
+	ops->open = fs_open;
+	ops->read = fs_read;
+	ops->release = fs_release;
+	ops->statfs = fs_statfs;
+}

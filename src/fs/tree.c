@@ -1,0 +1,306 @@
+/* The mounted tree: which path names which node, and each node's attributes and listing.
+ * Paths resolve through per-directory dispatch tables, so new directories plug in here. */
+#include "fs/tree.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHUNKS_PREFIX "chunks/"
+#define CHUNKS_PREFIX_LEN (sizeof(CHUNKS_PREFIX) - 1)
+
+/* A fixed entry of a directory. */
+struct vc_fs_entry {
+	const char *name;
+	vc_fs_node_kind kind;
+};
+
+static const struct vc_fs_entry root_entries[] = {
+	{"manifest.json", VC_NODE_MANIFEST},
+	{"metadata.json", VC_NODE_METADATA},
+	{"stats.json", VC_NODE_STATS},
+	{"chunks", VC_NODE_CHUNKS_DIR},
+};
+
+/* A directory: how to find one child by name and how to list them all. */
+struct vc_fs_dir_ops {
+	int (*lookup)(const vc_fs_snapshot *snapshot, const char *name, size_t len,
+		      vc_fs_node *node);
+	int (*list)(const vc_fs_snapshot *snapshot, void *buf, fuse_fill_dir_t filler);
+};
+
+/* Does the node exist in this epoch? metadata.json only when the session stores metadata. */
+static bool entry_present(const vc_fs_snapshot *snapshot, vc_fs_node_kind kind)
+{
+	if (kind == VC_NODE_METADATA)
+		return vc_manifest_find(snapshot->manifest, "metadata.cbor") != NULL;
+	return true;
+}
+
+static uint64_t node_ino(const vc_fs_node *node)
+{
+	switch (node->kind) {
+	case VC_NODE_ROOT: return VC_FS_INO_ROOT;
+	case VC_NODE_CHUNKS_DIR: return VC_FS_INO_CHUNKS_DIR;
+	case VC_NODE_MANIFEST: return VC_FS_INO_MANIFEST;
+	case VC_NODE_METADATA: return VC_FS_INO_METADATA;
+	case VC_NODE_STATS: return VC_FS_INO_STATS;
+	case VC_NODE_CHUNK: return VC_FS_INO_CHUNK_BASE + node->chunk_id;
+	}
+	return 0;
+}
+
+static bool node_is_dir(vc_fs_node_kind kind)
+{
+	return kind == VC_NODE_ROOT || kind == VC_NODE_CHUNKS_DIR;
+}
+
+static int root_lookup(const vc_fs_snapshot *snapshot, const char *name, size_t len,
+		       vc_fs_node *node)
+{
+	for (size_t i = 0; i < sizeof(root_entries) / sizeof(root_entries[0]); i++) {
+		const struct vc_fs_entry *e = &root_entries[i];
+
+		if (strlen(e->name) == len && memcmp(e->name, name, len) == 0 &&
+		    entry_present(snapshot, e->kind)) {
+			*node = (vc_fs_node){.kind = e->kind};
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int fill(void *buf, fuse_fill_dir_t filler, const char *name, const vc_fs_node *node)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = node_ino(node);
+	st.st_mode = node_is_dir(node->kind) ? S_IFDIR : S_IFREG;
+	return filler(buf, name, &st, 0, 0) ? -ENOMEM : 0;
+}
+
+static int root_list(const vc_fs_snapshot *snapshot, void *buf, fuse_fill_dir_t filler)
+{
+	for (size_t i = 0; i < sizeof(root_entries) / sizeof(root_entries[0]); i++) {
+		const struct vc_fs_entry *e = &root_entries[i];
+		vc_fs_node node = {.kind = e->kind};
+
+		if (entry_present(snapshot, e->kind) && fill(buf, filler, e->name, &node) != 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The file name of chunk @p i: its object path without "chunks/". */
+static const char *chunk_name(const vc_manifest *manifest, size_t i)
+{
+	const char *path = manifest->chunks[i].object.path;
+
+	if (strncmp(path, CHUNKS_PREFIX, CHUNKS_PREFIX_LEN) != 0)
+		return NULL; /* not under chunks/: not shown there */
+	return path + CHUNKS_PREFIX_LEN;
+}
+
+static int chunks_lookup(const vc_fs_snapshot *snapshot, const char *name, size_t len,
+			 vc_fs_node *node)
+{
+	const vc_manifest *manifest = snapshot->manifest;
+
+	for (size_t i = 0; i < manifest->chunk_count; i++) {
+		const char *candidate = chunk_name(manifest, i);
+
+		if (candidate != NULL && strlen(candidate) == len &&
+		    memcmp(candidate, name, len) == 0) {
+			*node = (vc_fs_node){.kind = VC_NODE_CHUNK,
+					     .chunk_index = i,
+					     .chunk_id = manifest->chunks[i].chunk_id};
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int chunks_list(const vc_fs_snapshot *snapshot, void *buf, fuse_fill_dir_t filler)
+{
+	const vc_manifest *manifest = snapshot->manifest;
+
+	for (size_t i = 0; i < manifest->chunk_count; i++) {
+		const char *name = chunk_name(manifest, i);
+		vc_fs_node node = {.kind = VC_NODE_CHUNK, .chunk_id = manifest->chunks[i].chunk_id};
+
+		if (name != NULL && fill(buf, filler, name, &node) != 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static const struct vc_fs_dir_ops dir_ops[] = {
+	[VC_NODE_ROOT] = {root_lookup, root_list},
+	[VC_NODE_CHUNKS_DIR] = {chunks_lookup, chunks_list},
+};
+
+static const struct vc_fs_dir_ops *dir_ops_of(vc_fs_node_kind kind)
+{
+	if ((size_t)kind >= sizeof(dir_ops) / sizeof(dir_ops[0]) || dir_ops[kind].lookup == NULL)
+		return NULL;
+	return &dir_ops[kind];
+}
+
+int vc_fs_resolve(const vc_fs_snapshot *snapshot, const char *path, vc_fs_node *node)
+{
+	vc_fs_node current = {.kind = VC_NODE_ROOT};
+
+	while (*path == '/')
+		path++;
+	while (*path != '\0') {
+		size_t len = strcspn(path, "/");
+		const struct vc_fs_dir_ops *ops = dir_ops_of(current.kind);
+		int rc;
+
+		if (ops == NULL)
+			return -ENOTDIR;
+		if (len > 255)
+			return -ENAMETOOLONG;
+		rc = ops->lookup(snapshot, path, len, &current);
+		if (rc != 0)
+			return rc;
+		path += len;
+		while (*path == '/')
+			path++;
+	}
+	*node = current;
+	return 0;
+}
+
+static int node_size(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node,
+		     uint64_t *size)
+{
+	const char *text;
+	char *rendered;
+	size_t len;
+	vc_err err;
+
+	switch (node->kind) {
+	case VC_NODE_MANIFEST:
+		*size = snapshot->manifest_bytes.len;
+		return 0;
+	case VC_NODE_CHUNK:
+		*size = snapshot->manifest->chunks[node->chunk_index].object.plain_size;
+		return 0;
+	case VC_NODE_METADATA:
+		err = vc_fs_snapshot_metadata(fs, snapshot, &text, &len);
+		if (err != VC_OK)
+			return vc_fs_fail(fs, "reading", "metadata.cbor", err);
+		*size = len;
+		return 0;
+	case VC_NODE_STATS:
+		/* Only a hint: stats.json is direct_io, each open renders its own text. */
+		err = vc_fs_stats_render(fs, &rendered, &len);
+		if (err != VC_OK)
+			return -vc_err_errno(err);
+		free(rendered);
+		*size = len;
+		return 0;
+	default:
+		*size = 0;
+		return 0;
+	}
+}
+
+/* Attributes of @p node given its size (ignored for directories). */
+static void fill_stat(const vc_fs *fs, const vc_fs_snapshot *snapshot, const vc_fs_node *node,
+		      uint64_t size, struct stat *st)
+{
+	time_t when = (time_t)snapshot->manifest->committed_at;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = node_ino(node);
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = (blksize_t)fs->options->max_read;
+	if (node_is_dir(node->kind)) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = node->kind == VC_NODE_ROOT ? 3 : 2;
+	} else {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)size;
+		st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	}
+	if (node->kind == VC_NODE_STATS)
+		when = time(NULL); /* live counters: their time is now */
+	st->st_atim.tv_sec = when;
+	st->st_mtim.tv_sec = when;
+	st->st_ctim.tv_sec = when;
+}
+
+int vc_fs_node_stat(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node,
+		    struct stat *st)
+{
+	uint64_t size = 0;
+	int rc = node_size(fs, snapshot, node, &size);
+
+	if (rc == 0)
+		fill_stat(fs, snapshot, node, size, st);
+	return rc;
+}
+
+int vc_fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	vc_fs *fs = vc_fs_get();
+	vc_fs_snapshot *snapshot;
+	vc_fs_node node;
+	int rc;
+
+	/* fstat on an open file describes the epoch and text that file reads. */
+	if (fi != NULL && fi->fh != 0) {
+		vc_fs_file *file = (vc_fs_file *)(uintptr_t)fi->fh;
+
+		if (file->node.kind == VC_NODE_STATS) {
+			fill_stat(fs, file->snapshot, &file->node, file->text_len, st);
+			return 0;
+		}
+		return vc_fs_node_stat(fs, file->snapshot, &file->node, st);
+	}
+	snapshot = vc_fs_snapshot_get(fs);
+	rc = vc_fs_resolve(snapshot, path, &node);
+	if (rc == 0)
+		rc = vc_fs_node_stat(fs, snapshot, &node, st);
+	vc_fs_snapshot_put(fs, snapshot);
+	return rc;
+}
+
+int vc_fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset,
+		  struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	vc_fs *fs = vc_fs_get();
+	vc_fs_snapshot *snapshot = vc_fs_snapshot_get(fs);
+	const struct vc_fs_dir_ops *ops;
+	vc_fs_node node;
+	int rc;
+
+	(void)offset;
+	(void)fi;
+	(void)flags;
+	rc = vc_fs_resolve(snapshot, path, &node);
+	if (rc != 0)
+		goto out;
+	ops = dir_ops_of(node.kind);
+	if (ops == NULL) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	/* The whole listing in one call (offset 0): directories are small and this keeps one
+	 * listing inside one epoch. */
+	if (fill(buf, filler, ".", &node) != 0 ||
+	    fill(buf, filler, "..", &(vc_fs_node){.kind = VC_NODE_ROOT}) != 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = ops->list(snapshot, buf, filler);
+out:
+	vc_fs_snapshot_put(fs, snapshot);
+	return rc;
+}

@@ -1,0 +1,68 @@
+/* The mounted tree: which path names which node, and each node's attributes and listing. */
+#ifndef VC_FS_TREE_H
+#define VC_FS_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs/fs.h"
+
+/* What a path names. New kinds (index/, vectors/, query, queries/) join here and in the
+ * dispatch tables of tree.c. */
+typedef enum vc_fs_node_kind {
+	VC_NODE_ROOT,
+	VC_NODE_CHUNKS_DIR,
+	VC_NODE_MANIFEST,
+	VC_NODE_METADATA,
+	VC_NODE_STATS,
+	VC_NODE_CHUNK,
+} vc_fs_node_kind;
+
+typedef struct vc_fs_node {
+	vc_fs_node_kind kind;
+	size_t chunk_index; /**< VC_NODE_CHUNK: index into manifest->chunks */
+	uint32_t chunk_id;  /**< VC_NODE_CHUNK: chunk id (stable across epochs) */
+} vc_fs_node;
+
+/* Inode numbers: fixed for the fixed files, 2^32 + chunk id for chunks (ids are never
+ * reused within a session, so a chunk keeps its inode across epochs). */
+#define VC_FS_INO_ROOT 1u
+#define VC_FS_INO_MANIFEST 2u
+#define VC_FS_INO_METADATA 3u
+#define VC_FS_INO_STATS 4u
+#define VC_FS_INO_CHUNKS_DIR 5u
+#define VC_FS_INO_CHUNK_BASE (UINT64_C(1) << 32)
+
+/**
+ * An open file: the node and the epoch it was opened in (referenced), and
+ * for stats.json the text rendered at open.
+ */
+typedef struct vc_fs_file {
+	struct vc_fs_file *prev, *next; /**< on vc_fs.files */
+	vc_fs_node node;
+	vc_fs_snapshot *snapshot;
+	char *text;
+	size_t text_len;
+} vc_fs_file;
+
+/**
+ * Resolve an absolute path ("/chunks/chunk-3.cbor") in @p snapshot.
+ * Returns 0 or -ENOENT / -ENOTDIR / -ENAMETOOLONG.
+ */
+int vc_fs_resolve(const vc_fs_snapshot *snapshot, const char *path, vc_fs_node *node);
+
+/**
+ * Attributes of @p node. Sizes come from the manifest without decrypting,
+ * except metadata.json (built once per epoch) and stats.json (rendered now).
+ * Returns 0 or a negated errno.
+ */
+int vc_fs_node_stat(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node,
+		    struct stat *st);
+
+/** The FUSE getattr and readdir callbacks. */
+int vc_fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi);
+int vc_fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset,
+		  struct fuse_file_info *fi, enum fuse_readdir_flags flags);
+
+#endif
