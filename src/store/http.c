@@ -384,8 +384,9 @@ static bool finish_get(vc_http_request *r)
 	uint64_t start = 0;
 	uint64_t keep;
 
+	/* Nothing to return: drop the error page a 416 may carry. */
 	if (r->status == 416 || r->status == 204) {
-		r->body.len = 0;
+		vc_bytes_free(&r->body);
 		return outcome(r, VC_OK, false, "ok");
 	}
 	if (r->status == 206) {
@@ -398,7 +399,7 @@ static bool finish_get(vc_http_request *r)
 		start = r->offset;
 	}
 	if (start >= r->body.len) {
-		r->body.len = 0;
+		vc_bytes_free(&r->body);
 		return outcome(r, VC_OK, false, "ok");
 	}
 	keep = r->body.len - start;
@@ -490,9 +491,11 @@ vc_err vc_http_perform(vc_http_client *c, vc_http_request *req)
 	}
 	give_handle(c, req->easy);
 	req->easy = NULL;
+	/* Only a GET answers with an object; error pages and PUT replies are dropped. */
+	if (req->err != VC_OK || req->method != VC_HTTP_GET)
+		vc_bytes_free(&req->body);
 	if (req->err != VC_OK) {
 		give_up(req);
-		vc_bytes_free(&req->body);
 		return vc_fail(req->err, "%s", req->message);
 	}
 	return VC_OK;
