@@ -36,9 +36,19 @@ running_pid() {
 	echo "$pid"
 }
 
+port_busy() {
+	command -v ss >/dev/null 2>&1 || return 1
+	[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+}
+
+# A random port in 20000-59999 that nothing listens on right now (nginx reports the rare race).
 random_port() {
-	n=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-	echo $((20000 + n % 40000))
+	while :; do
+		n=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+		p=$((20000 + n % 40000))
+		port_busy "$p" || break
+	done
+	echo "$p"
 }
 
 write_config() {
@@ -128,12 +138,15 @@ start() {
 			</dev/null >"$dir/logs/start.log" 2>&1; then
 			break
 		fi
-		if grep -q "Address already in use" "$dir/logs/start.log" && [ $attempt -lt 20 ]; then
-			# A fresh DIR tries another port; a restart waits for its own to be free.
-			if [ -s "$dir/port" ]; then
-				sleep 0.25
+		# nginx itself retries a busy port for 2.5 s; then a fresh DIR tries another port,
+		# a restart (which must keep its port) tries once more.
+		if grep -q "Address already in use" "$dir/logs/start.log"; then
+			if [ ! -s "$dir/port" ] && [ $attempt -lt 10 ]; then
+				continue
 			fi
-			continue
+			if [ -s "$dir/port" ] && [ $attempt -lt 2 ]; then
+				continue
+			fi
 		fi
 		cat "$dir/logs/start.log" >&2
 		die "nginx failed to start in $dir"
