@@ -16,15 +16,27 @@
 #include "format/envelope.h"
 #include "vchunk/chunk.h"
 
+/** Largest dimension and id length (bytes of UTF-8) a chunk may hold. */
+#define VC_CHUNK_MAX_DIM 65536
+#define VC_CHUNK_MAX_ID 4096
+
 typedef struct vc_chunk_builder vc_chunk_builder;
 
 /** Start building chunk @p chunk_id of @p dim-dimensional vectors. */
 vc_err vc_chunk_builder_new(uint32_t chunk_id, uint32_t dim, vc_chunk_builder **out);
 
-/** Start a new frame (rows that follow belong to IVF list @p cluster, or -1). */
+/**
+ * Start a new frame (rows that follow belong to IVF list @p cluster, or -1).
+ * A frame may stay empty (an IVF list with no rows in this chunk). Rows added
+ * before any call go to a frame with cluster -1.
+ */
 vc_err vc_chunk_builder_frame(vc_chunk_builder *builder, int32_t cluster);
 
-/** Append a row; @p metadata may be NULL. Copies everything. */
+/**
+ * Append a row; @p metadata may be NULL. Copies everything. The id must be
+ * 1..VC_CHUNK_MAX_ID bytes of UTF-8; the vector's dim components must be finite.
+ * On failure the builder is unchanged.
+ */
 vc_err vc_chunk_builder_add(vc_chunk_builder *builder, const char *id, const float *vector,
 			    const json_t *metadata);
 
@@ -49,8 +61,7 @@ void vc_chunk_builder_free(vc_chunk_builder *builder);
 vc_err vc_chunk_decode(const uint8_t *plain, size_t len, vc_chunk **out);
 
 /** Authenticate, decrypt and decode a whole stored chunk object. */
-vc_err vc_chunk_open(const vc_object_ctx *ctx, const uint8_t *stored, size_t len,
-		     vc_chunk **out);
+vc_err vc_chunk_open(const vc_object_ctx *ctx, const uint8_t *stored, size_t len, vc_chunk **out);
 
 /* Metadata items: JSON values stored as CBOR (maps, arrays, text, numbers, bools, null). */
 
