@@ -81,21 +81,19 @@ static int open_node(vc_fs *fs, vc_fs_file *file, struct fuse_file_info *fi)
 	}
 }
 
-static int fs_open(const char *path, struct fuse_file_info *fi)
+/* Resolve @p path in the current epoch into a new file handle (directories too). */
+static int file_open(vc_fs *fs, const char *path, struct fuse_file_info *fi, bool want_dir)
 {
-	vc_fs *fs = vc_fs_get();
-	vc_fs_file *file;
+	vc_fs_file *file = calloc(1, sizeof(*file));
 	int rc;
 
-	/* The kernel refuses writes on the read-only mount; this guards a writable one too. */
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		return -EROFS;
-	file = calloc(1, sizeof(*file));
 	if (file == NULL)
 		return -ENOMEM;
 	file->snapshot = vc_fs_snapshot_get(fs);
 	rc = vc_fs_resolve(file->snapshot, path, &file->node);
-	if (rc == 0)
+	if (rc == 0 && vc_fs_node_is_dir(file->node.kind) != want_dir)
+		rc = want_dir ? -ENOTDIR : -EISDIR;
+	if (rc == 0 && !want_dir)
 		rc = open_node(fs, file, fi);
 	if (rc != 0) {
 		file_free(fs, file);
@@ -103,8 +101,26 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	}
 	file_link(fs, file);
 	fi->fh = (uint64_t)(uintptr_t)file;
-	atomic_fetch_add(&fs->counters.opens, 1);
 	return 0;
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	vc_fs *fs = vc_fs_get();
+	int rc;
+
+	/* The kernel refuses writes on the read-only mount; this guards a writable one too. */
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -EROFS;
+	rc = file_open(fs, path, fi, false);
+	if (rc == 0)
+		atomic_fetch_add(&fs->counters.opens, 1);
+	return rc;
+}
+
+static int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	return file_open(vc_fs_get(), path, fi, true);
 }
 
 static size_t copy_range(char *buf, size_t size, off_t offset, const void *data, size_t len)
@@ -249,5 +265,7 @@ void vc_fs_operations(struct fuse_operations *ops)
 	ops->open = fs_open;
 	ops->read = fs_read;
 	ops->release = fs_release;
+	ops->opendir = fs_opendir;
+	ops->releasedir = fs_release;
 	ops->statfs = fs_statfs;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -74,6 +75,7 @@ static json_t *mount_json(vc_fs *fs)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "mountpoint", json_string(fs->options->mountpoint));
+	put_count(o, "pid", (uint64_t)getpid());
 	put_count(o, "mounted_at", (uint64_t)fs->mounted_at);
 	put_count(o, "opens", atomic_load(&c->opens));
 	put_count(o, "reads", atomic_load(&c->reads));

@@ -51,7 +51,7 @@ static uint64_t node_ino(const vc_fs_node *node)
 	return 0;
 }
 
-static bool node_is_dir(vc_fs_node_kind kind)
+bool vc_fs_node_is_dir(vc_fs_node_kind kind)
 {
 	return kind == VC_NODE_ROOT || kind == VC_NODE_CHUNKS_DIR;
 }
@@ -77,7 +77,7 @@ static int fill(void *buf, fuse_fill_dir_t filler, const char *name, const vc_fs
 
 	memset(&st, 0, sizeof(st));
 	st.st_ino = node_ino(node);
-	st.st_mode = node_is_dir(node->kind) ? S_IFDIR : S_IFREG;
+	st.st_mode = vc_fs_node_is_dir(node->kind) ? S_IFDIR : S_IFREG;
 	return filler(buf, name, &st, 0, 0) ? -ENOMEM : 0;
 }
 
@@ -220,7 +220,7 @@ static void fill_stat(const vc_fs *fs, const vc_fs_snapshot *snapshot, const vc_
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_blksize = (blksize_t)fs->options->max_read;
-	if (node_is_dir(node->kind)) {
+	if (vc_fs_node_is_dir(node->kind)) {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = node->kind == VC_NODE_ROOT ? 3 : 2;
 	} else {
@@ -275,32 +275,19 @@ int vc_fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 int vc_fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset,
 		  struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-	vc_fs *fs = vc_fs_get();
-	vc_fs_snapshot *snapshot = vc_fs_snapshot_get(fs);
-	const struct vc_fs_dir_ops *ops;
-	vc_fs_node node;
-	int rc;
+	/* opendir resolved the directory in the epoch current then (the path may be NULL). */
+	vc_fs_file *dir = (vc_fs_file *)(uintptr_t)fi->fh;
+	const struct vc_fs_dir_ops *ops = dir_ops_of(dir->node.kind);
 
+	(void)path;
 	(void)offset;
-	(void)fi;
 	(void)flags;
-	rc = vc_fs_resolve(snapshot, path, &node);
-	if (rc != 0)
-		goto out;
-	ops = dir_ops_of(node.kind);
-	if (ops == NULL) {
-		rc = -ENOTDIR;
-		goto out;
-	}
-	/* The whole listing in one call (offset 0): directories are small and this keeps one
-	 * listing inside one epoch. */
-	if (fill(buf, filler, ".", &node) != 0 ||
-	    fill(buf, filler, "..", &(vc_fs_node){.kind = VC_NODE_ROOT}) != 0) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = ops->list(snapshot, buf, filler);
-out:
-	vc_fs_snapshot_put(fs, snapshot);
-	return rc;
+	if (ops == NULL)
+		return -ENOTDIR;
+	/* The whole listing in one call (offset 0): directories are small and one listing
+	 * stays inside one epoch. */
+	if (fill(buf, filler, ".", &dir->node) != 0 ||
+	    fill(buf, filler, "..", &(vc_fs_node){.kind = VC_NODE_ROOT}) != 0)
+		return -ENOMEM;
+	return ops->list(dir->snapshot, buf, filler);
 }

@@ -60,7 +60,10 @@ int vc_fs_resolve(const vc_fs_snapshot *snapshot, const char *path, vc_fs_node *
 int vc_fs_node_stat(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node,
 		    struct stat *st);
 
-/** The FUSE getattr and readdir callbacks. */
+/** Is @p kind a directory? */
+bool vc_fs_node_is_dir(vc_fs_node_kind kind);
+
+/** The FUSE getattr and readdir callbacks (readdir lists the node opendir resolved). */
 int vc_fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi);
 int vc_fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset,
 		  struct fuse_file_info *fi, enum fuse_readdir_flags flags);
