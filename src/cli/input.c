@@ -257,6 +257,12 @@ vc_err vc_line_next(vc_input *input, vc_line_reader *reader, char **line, size_t
 	size_t scanned = 0;
 
 	*eof = false;
+	if (reader->buf == NULL) {
+		vc_err err = line_fill(input, reader);
+
+		if (err != VC_OK)
+			return err;
+	}
 	for (;;) {
 		char *base = reader->buf + reader->start;
 		size_t avail = reader->end - reader->start;

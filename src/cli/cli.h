@@ -1,0 +1,94 @@
+/* What the vchunk commands share: option parsing helpers, key handling, errors and exit codes. */
+#ifndef VC_CLI_H
+#define VC_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vchunk/vchunk.h"
+
+/* Exit codes of every command. */
+#define VC_EXIT_OK 0
+#define VC_EXIT_ERROR 1
+#define VC_EXIT_USAGE 2
+
+/** A command: its name, one-line summary, usage text and entry point. */
+typedef struct vc_command {
+	const char *name;
+	const char *summary;
+	const char *usage;  /**< "vchunk NAME [options] ARGS" */
+	const char *help;   /**< option descriptions for --help */
+	int (*run)(const struct vc_command *command, int argc, char **argv);
+} vc_command;
+
+/** How a command was told to find its key (options and environment). */
+typedef struct vc_cli_keys {
+	const char *key_file;   /**< --key, else VCHUNK_KEY_FILE */
+	bool ask_passphrase;    /**< --passphrase given */
+	bool no_encryption;     /**< --no-encryption (import) */
+	char *passphrase;       /**< resolved passphrase in sodium_malloc memory, or NULL */
+} vc_cli_keys;
+
+/* Long options every key-taking command accepts; short options follow getopt rules. */
+#define VC_CLI_OPT_PASSPHRASE 1000
+#define VC_CLI_OPT_NO_ENCRYPTION 1001
+#define VC_CLI_OPT_HELP 'h'
+
+/**
+ * Report a usage problem: "vchunk: MESSAGE", the command's usage line and a
+ * pointer to --help on stderr. Returns VC_EXIT_USAGE.
+ */
+int vc_cli_usage_error(const vc_command *command, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/** The getopt result for an unknown option or missing argument, as a usage error. */
+int vc_cli_bad_option(const vc_command *command, int opt, char **argv);
+
+/** Print the full help of @p command on stdout. Returns VC_EXIT_OK. */
+int vc_cli_help(const vc_command *command);
+
+/** Print "vchunk: " + vc_last_error() on stderr. Returns VC_EXIT_ERROR. */
+int vc_cli_fail(void);
+
+/** Print "vchunk: " + a formatted message on stderr. Returns VC_EXIT_ERROR. */
+int vc_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/**
+ * Fill in what the options left open from VCHUNK_KEY_FILE and
+ * VCHUNK_PASSPHRASE, and prompt for the passphrase on the terminal (without
+ * echo) when --passphrase was given and VCHUNK_PASSPHRASE is not set.
+ * @p confirm asks twice (for a new session).
+ */
+vc_err vc_cli_keys_resolve(vc_cli_keys *keys, bool confirm);
+
+/** Wipe and free the passphrase. */
+void vc_cli_keys_free(vc_cli_keys *keys);
+
+/**
+ * Open a session with the resolved keys. On a wrong key the message names
+ * the session's key id and the given key's id; on a missing key it says how
+ * to give one.
+ */
+vc_err vc_cli_open(const char *uri, const vc_cli_keys *keys, size_t cache_bytes,
+		   vc_session **out);
+
+/** Parse a non-negative integer option value in [min, max]. */
+bool vc_cli_parse_uint(const char *text, unsigned long long min, unsigned long long max,
+		       unsigned long long *out);
+
+/** Lowercase hex of @p len bytes into @p out (2*len+1 bytes). */
+void vc_cli_hex(const uint8_t *bytes, size_t len, char *out);
+
+/** Write all of @p data to stdout; VC_ERR_IO with a message on failure. */
+vc_err vc_cli_write_stdout(const void *data, size_t len);
+
+int vc_cmd_keygen(const vc_command *command, int argc, char **argv);
+int vc_cmd_import(const vc_command *command, int argc, char **argv);
+int vc_cmd_inspect(const vc_command *command, int argc, char **argv);
+int vc_cmd_verify(const vc_command *command, int argc, char **argv);
+int vc_cmd_cat(const vc_command *command, int argc, char **argv);
+int vc_cmd_export(const vc_command *command, int argc, char **argv);
+int vc_cmd_query(const vc_command *command, int argc, char **argv);
+
+#endif

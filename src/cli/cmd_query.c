@@ -1,0 +1,319 @@
+/*
+ * `vchunk query`: search a session with one query (argument), many (one JSON array per line on
+ * standard input) or a batch (.fvecs rows). Answers come in query order, one JSON object per
+ * line or TSV blocks, each with the stats of what the search read.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/input.h"
+#include "util/error_i.h"
+
+typedef struct query_args {
+	vc_cli_keys keys;
+	vc_query query;  /* everything but the vector */
+	bool tsv;
+	const char *batch;
+	json_t *filter;
+	const char *session;
+	const char *text; /* the QUERY argument, or NULL */
+} query_args;
+
+/* A JSON string (escaped) on stdout. */
+static void put_json_string(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+/*
+ * One line {"results": [...], "stats": {...}}. Written by hand so scores print with the nine
+ * digits a float32 needs (not a double's seventeen) while metadata keeps full precision.
+ */
+static vc_err print_json(const vc_results *results)
+{
+	const vc_query_stats *s = &results->stats;
+
+	fputs("{\"results\":[", stdout);
+	for (size_t i = 0; i < results->count; i++) {
+		const vc_hit *hit = &results->hits[i];
+
+		fputs(i > 0 ? ",{\"id\":" : "{\"id\":", stdout);
+		put_json_string(hit->id);
+		printf(",\"score\":%.9g,\"metadata\":", (double)hit->score);
+		if (hit->metadata == NULL)
+			fputs("null", stdout);
+		else if (json_dumpf(hit->metadata, stdout, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+			return vc_fail(VC_ERR_IO, "writing the metadata of \"%s\" failed", hit->id);
+		putchar('}');
+	}
+	printf("],\"stats\":{\"chunks_read\":%llu,\"bytes_read\":%llu,\"frames_decrypted\":%llu,"
+	       "\"cache_hits\":%llu,\"vectors_scored\":%llu,\"elapsed_ms\":%.3f}}\n",
+	       (unsigned long long)s->chunks_read, (unsigned long long)s->bytes_read,
+	       (unsigned long long)s->frames_decrypted, (unsigned long long)s->cache_hits,
+	       (unsigned long long)s->vectors_scored, (double)s->elapsed_ns / 1e6);
+	return VC_OK;
+}
+
+static vc_err print_results(const query_args *args, const vc_results *results, size_t index)
+{
+	vc_err err = VC_OK;
+
+	if (args->tsv) {
+		if (index > 0)
+			putchar('\n');
+		for (size_t i = 0; i < results->count; i++)
+			printf("%zu\t%s\t%.9g\n", i + 1, results->hits[i].id,
+			       (double)results->hits[i].score);
+	} else {
+		err = print_json(results);
+	}
+	if (err == VC_OK && (fflush(stdout) != 0 || ferror(stdout)))
+		err = vc_fail(VC_ERR_IO, "writing the results to standard output failed");
+	return err;
+}
+
+static vc_err run_one(vc_session *session, const query_args *args, const float *vector,
+		      uint32_t dim, size_t index)
+{
+	vc_query query = args->query;
+	vc_results results = {0};
+	vc_err err;
+
+	query.vector = vector;
+	query.dim = dim;
+	err = vc_session_search(session, &query, &results);
+	if (err != VC_OK)
+		return err;
+	err = print_results(args, &results, index);
+	vc_results_free(&results);
+	return err;
+}
+
+/* Parse a JSON array of numbers into @p buf; @p where names it in messages. */
+static vc_err parse_vector(const char *text, size_t len, const char *where, vc_float_buf *buf)
+{
+	json_error_t error;
+	json_t *array = json_loadb(text, len, 0, &error);
+	size_t i;
+	json_t *value;
+	vc_err err = VC_OK;
+
+	if (!json_is_array(array)) {
+		json_decref(array);
+		return vc_fail(VC_ERR_INVALID, "%s: the query must be a JSON array of numbers%s%s",
+			       where, array == NULL ? ": " : "", array == NULL ? error.text : "");
+	}
+	buf->len = 0;
+	json_array_foreach(array, i, value)
+	{
+		float f = (float)json_number_value(value);
+
+		if (!json_is_number(value) || !isfinite(f)) {
+			err = vc_fail(VC_ERR_INVALID, "%s: value %zu of the query is not a finite "
+						      "float32 number",
+				      where, i + 1);
+			break;
+		}
+		err = vc_float_buf_push(buf, f);
+		if (err != VC_OK)
+			break;
+	}
+	if (err == VC_OK && buf->len == 0)
+		err = vc_fail(VC_ERR_INVALID, "%s: the query vector is empty", where);
+	json_decref(array);
+	return err;
+}
+
+/* One query per non-blank line of standard input. */
+static vc_err run_stdin(vc_session *session, const query_args *args)
+{
+	vc_float_buf buf = {0};
+	char *line = NULL;
+	size_t cap = 0;
+	size_t index = 0;
+	unsigned long lineno = 0;
+	vc_err err = VC_OK;
+
+	for (;;) {
+		ssize_t len = getline(&line, &cap, stdin);
+		char where[32];
+
+		if (len < 0)
+			break;
+		lineno++;
+		if (strspn(line, " \t\r\n") == (size_t)len)
+			continue;
+		snprintf(where, sizeof(where), "stdin:%lu", lineno);
+		err = parse_vector(line, (size_t)len, where, &buf);
+		if (err == VC_OK)
+			err = run_one(session, args, buf.data, (uint32_t)buf.len, index++);
+		if (err != VC_OK)
+			break;
+	}
+	if (err == VC_OK && index == 0)
+		err = vc_fail(VC_ERR_INVALID, "no query given (as an argument, on standard input "
+					      "or with --batch)");
+	free(line);
+	vc_float_buf_free(&buf);
+	return err;
+}
+
+static vc_err run_batch(vc_session *session, const query_args *args)
+{
+	vc_input *input;
+	size_t index = 0;
+	vc_err err = vc_input_open_format(args->batch, VC_INPUT_FVECS, &input);
+
+	if (err != VC_OK)
+		return err;
+	for (;;) {
+		vc_input_record record;
+		bool eof;
+
+		err = vc_input_next(input, &record, &eof);
+		if (err != VC_OK || eof)
+			break;
+		err = run_one(session, args, record.vector, record.dim, index++);
+		if (err != VC_OK) {
+			char where[600];
+
+			vc_input_where(input, where, sizeof(where));
+			vc_fail_context(err, "%s", where);
+			break;
+		}
+	}
+	vc_input_close(input);
+	return err;
+}
+
+static int query_number(const vc_command *command, const char *name, const char *text,
+			unsigned long long max, uint32_t *out)
+{
+	unsigned long long value;
+
+	if (!vc_cli_parse_uint(text, 1, max, &value))
+		return vc_cli_usage_error(command, "%s must be a whole number in 1..%llu, not '%s'",
+					  name, max, text);
+	*out = (uint32_t)value;
+	return -1;
+}
+
+static int query_option(const vc_command *command, int opt, char **argv, query_args *args)
+{
+	json_error_t error;
+	char *end;
+
+	switch (opt) {
+	case 'K': args->keys.key_file = optarg; return -1;
+	case VC_CLI_OPT_PASSPHRASE: args->keys.ask_passphrase = true; return -1;
+	case 'k': return query_number(command, "-k", optarg, UINT32_MAX, &args->query.k);
+	case 'E': return query_number(command, "--ef", optarg, 1u << 20, &args->query.ef);
+	case 'P': return query_number(command, "--nprobe", optarg, 1u << 24, &args->query.nprobe);
+	case 'e': args->query.exact = true; return -1;
+	case 'b': args->batch = optarg; return -1;
+	case 'f':
+		if (strcmp(optarg, "json") != 0 && strcmp(optarg, "tsv") != 0)
+			return vc_cli_usage_error(command, "--format must be json or tsv");
+		args->tsv = strcmp(optarg, "tsv") == 0;
+		return -1;
+	case 't':
+		args->query.threshold = strtof(optarg, &end);
+		if (*end != '\0' || end == optarg || !isfinite(args->query.threshold))
+			return vc_cli_usage_error(command, "--threshold needs a number, not '%s'",
+						  optarg);
+		args->query.has_threshold = true;
+		return -1;
+	case 'F':
+		json_decref(args->filter);
+		args->filter = json_loads(optarg, 0, &error);
+		if (!json_is_object(args->filter))
+			return vc_cli_usage_error(command, "--filter needs a JSON object: %s",
+						  args->filter == NULL ? error.text : "not an object");
+		return -1;
+	case 'h': return vc_cli_help(command);
+	default: return vc_cli_bad_option(command, opt, argv);
+	}
+}
+
+static int query_parse(const vc_command *command, int argc, char **argv, query_args *args)
+{
+	static const struct option options[] = {
+		{"key", required_argument, NULL, 'K'},
+		{"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
+		{"format", required_argument, NULL, 'f'},
+		{"batch", required_argument, NULL, 'b'},
+		{"threshold", required_argument, NULL, 't'},
+		{"exact", no_argument, NULL, 'e'},
+		{"filter", required_argument, NULL, 'F'},
+		{"ef", required_argument, NULL, 'E'},
+		{"nprobe", required_argument, NULL, 'P'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int remaining;
+
+	for (;;) {
+		int opt = getopt_long(argc, argv, ":K:k:f:b:t:eF:h", options, NULL);
+		int status;
+
+		if (opt == -1)
+			break;
+		status = query_option(command, opt, argv, args);
+		if (status >= 0)
+			return status;
+	}
+	remaining = argc - optind;
+	if (remaining < 1)
+		return vc_cli_usage_error(command, "missing SESSION");
+	if (remaining > 2)
+		return vc_cli_usage_error(command, "too many arguments (quote the QUERY array)");
+	if (remaining == 2 && args->batch != NULL)
+		return vc_cli_usage_error(command, "give either QUERY or --batch, not both");
+	args->session = argv[optind];
+	args->text = remaining == 2 ? argv[optind + 1] : NULL;
+	return -1;
+}
+
+int vc_cmd_query(const vc_command *command, int argc, char **argv)
+{
+	query_args args = {.query.k = 10};
+	vc_session *session = NULL;
+	vc_float_buf buf = {0};
+	int status = query_parse(command, argc, argv, &args);
+	vc_err err;
+
+	if (status >= 0)
+		goto out;
+	args.query.filter = args.filter;
+	err = vc_cli_keys_resolve(&args.keys, false);
+	if (err == VC_OK)
+		err = vc_cli_open(args.session, &args.keys, 0, &session);
+	if (err == VC_OK && args.text != NULL) {
+		err = parse_vector(args.text, strlen(args.text), "QUERY", &buf);
+		if (err == VC_OK)
+			err = run_one(session, &args, buf.data, (uint32_t)buf.len, 0);
+	} else if (err == VC_OK && args.batch != NULL) {
+		err = run_batch(session, &args);
+	} else if (err == VC_OK) {
+		err = run_stdin(session, &args);
+	}
+	status = err == VC_OK ? VC_EXIT_OK : vc_cli_fail();
+out:
+	vc_float_buf_free(&buf);
+	vc_session_close(session);
+	json_decref(args.filter);
+	vc_cli_keys_free(&args.keys);
+	return status;
+}

@@ -1,0 +1,98 @@
+/*
+ * `vchunk verify`: authenticate and check every object of a session. Exit 0 and
+ * "OK: N objects verified" only if nothing is wrong; otherwise one line per problem
+ * ("chunks/chunk-3.cbor: ...") on standard output and exit 1.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+typedef struct verify_report {
+	size_t problems;
+} verify_report;
+
+static void report_problem(void *ctx, const char *path, vc_err err, const char *message)
+{
+	verify_report *report = ctx;
+	size_t len = strlen(path);
+
+	report->problems++;
+	/* messages usually start with the path already; say it once */
+	if (strncmp(message, path, len) == 0 && strncmp(message + len, ": ", 2) == 0)
+		message += len + 2;
+	printf("FAILED %s: %s (%s)\n", path, message, vc_err_str(err));
+	fflush(stdout);
+}
+
+/* Options shared by the commands that only need a SESSION (and a key): verify, cat, export. */
+static int verify_parse(const vc_command *command, int argc, char **argv, vc_cli_keys *keys)
+{
+	static const struct option options[] = {
+		{"key", required_argument, NULL, 'K'},
+		{"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+
+	for (;;) {
+		int opt = getopt_long(argc, argv, ":K:h", options, NULL);
+
+		if (opt == -1)
+			break;
+		switch (opt) {
+		case 'K': keys->key_file = optarg; break;
+		case VC_CLI_OPT_PASSPHRASE: keys->ask_passphrase = true; break;
+		case 'h': return vc_cli_help(command);
+		default: return vc_cli_bad_option(command, opt, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return vc_cli_usage_error(command, argc - optind < 1 ? "missing SESSION"
+								   : "too many arguments");
+	return -1;
+}
+
+int vc_cmd_verify(const vc_command *command, int argc, char **argv)
+{
+	vc_cli_keys keys = {0};
+	verify_report report = {0};
+	int status = verify_parse(command, argc, argv, &keys);
+	vc_session *session = NULL;
+	const vc_manifest *manifest;
+	size_t objects;
+	vc_err err;
+
+	if (status >= 0)
+		return status;
+	if (vc_cli_keys_resolve(&keys, false) != VC_OK) {
+		status = vc_cli_fail();
+		goto out;
+	}
+	err = vc_cli_open(argv[optind], &keys, 0, &session);
+	if (err != VC_OK) {
+		/* a manifest that does not parse or authenticate is itself a finding */
+		if (err == VC_ERR_AUTH || err == VC_ERR_CORRUPT || err == VC_ERR_UNSUPPORTED)
+			printf("FAILED manifest.json: %s (%s)\n", vc_last_error(), vc_err_str(err));
+		status = vc_cli_fail();
+		goto out;
+	}
+	manifest = vc_session_manifest_get(session);
+	objects = 1 + manifest->chunk_count + manifest->object_count;
+	vc_session_manifest_put(session, manifest);
+	err = vc_session_verify(session, report_problem, &report);
+	if (err == VC_OK && report.problems == 0) {
+		printf("OK: %zu objects verified\n", objects);
+		status = VC_EXIT_OK;
+	} else {
+		if (report.problems == 0)
+			status = vc_cli_fail();
+		fprintf(stderr, "vchunk: %s: %zu problem%s found\n", argv[optind],
+			report.problems ? report.problems : 1, report.problems == 1 ? "" : "s");
+		status = VC_EXIT_ERROR;
+	}
+out:
+	vc_session_close(session);
+	vc_cli_keys_free(&keys);
+	return status;
+}

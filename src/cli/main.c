@@ -1,0 +1,193 @@
+/* vchunk: the command-line tool over libvchunk. Dispatches to one file per command family. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char key_help[] =
+	"  -K, --key FILE       32-byte key file (default: $VCHUNK_KEY_FILE)\n"
+	"      --passphrase     use a passphrase: $VCHUNK_PASSPHRASE, else asked on the terminal\n";
+
+static const vc_command commands[] = {
+	{"keygen", "write a new random 32-byte key file (mode 0600)", "vchunk keygen FILE",
+	 "Writes a new key. Keep it safe: without it an encrypted session cannot be read.\n",
+	 vc_cmd_keygen},
+	{"import", "create a session from a .jsonl, .csv, .fvecs or .npy file",
+	 "vchunk import [--key FILE | --passphrase | --no-encryption] [--chunk-size N] "
+	 "[--metric cosine|l2|dot] INPUT SESSION",
+	 "Creates a new session at SESSION (a directory, dir:PATH or s5+http://HOST:PORT/PATH)\n"
+	 "from INPUT, chosen by extension:\n"
+	 "  .jsonl  one {\"id\": \"...\", \"vector\": [...], \"metadata\": {...}} per line\n"
+	 "          (metadata optional; an integer id is taken as its decimal text)\n"
+	 "  .csv    id,value,value,... per line; the first line is a header only when its\n"
+	 "          second field is not a number; the id may be \"quoted\"\n"
+	 "  .fvecs  int32 dimension + float32 values per row, little-endian; ids are row numbers\n"
+	 "  .npy    2-D little-endian float32 array in C order; ids are row numbers\n"
+	 "Encryption is on by default and needs a key (see `vchunk keygen`).\n"
+	 "  -K, --key FILE       encrypt with this key file (default: $VCHUNK_KEY_FILE)\n"
+	 "      --passphrase     encrypt with a passphrase (Argon2id): $VCHUNK_PASSPHRASE, else\n"
+	 "                       asked twice on the terminal\n"
+	 "      --no-encryption  store plaintext (public data, debugging)\n"
+	 "  -c, --chunk-size N   vectors per chunk (default 10000)\n"
+	 "  -m, --metric NAME    cosine (default), l2 or dot\n",
+	 vc_cmd_import},
+	{"inspect", "describe a session (no key needed; with a key the MAC is checked)",
+	 "vchunk inspect [--json] [--key FILE | --passphrase] SESSION",
+	 "      --json           print the summary as one JSON object\n", vc_cmd_inspect},
+	{"verify", "authenticate and check every object of a session",
+	 "vchunk verify [--key FILE | --passphrase] SESSION",
+	 "Prints \"OK: N objects verified\" and exits 0, or one line per problem and exits 1.\n",
+	 vc_cmd_verify},
+	{"cat", "print one decrypted object (manifest.json, chunks/chunk-N.cbor, metadata.cbor)",
+	 "vchunk cat [--key FILE | --passphrase] SESSION PATH",
+	 "manifest.json is printed as stored; other objects as their canonical plaintext.\n",
+	 vc_cmd_cat},
+	{"export", "write every vector of a session to a .jsonl or .fvecs file",
+	 "vchunk export [--key FILE | --passphrase] SESSION OUTPUT",
+	 "OUTPUT ending in .jsonl gets ids, vectors and metadata; .fvecs gets the vectors, in id\n"
+	 "order when the ids are row numbers (as after importing .fvecs or .npy). OUTPUT must not\n"
+	 "exist yet.\n",
+	 vc_cmd_export},
+	{"query", "search a session",
+	 "vchunk query [--key FILE] [-k N] [--format json|tsv] [--batch FILE.fvecs] "
+	 "[--threshold X] [--exact] [--filter JSON] [--ef N] [--nprobe N] SESSION [QUERY]",
+	 "QUERY is a JSON array of floats; without it (and without --batch) one JSON array per\n"
+	 "line is read from standard input.\n"
+	 "  -k N                 results per query (default 10; no upper limit)\n"
+	 "  -f, --format FMT     json (default): one object per query per line;\n"
+	 "                       tsv: rank<TAB>id<TAB>score, queries separated by a blank line\n"
+	 "  -b, --batch FILE     run every row of an .fvecs file as a query\n"
+	 "  -t, --threshold X    keep only scores >= X (cosine, dot) or distances <= X (l2)\n"
+	 "  -e, --exact          exact (flat) search\n"
+	 "  -F, --filter JSON    metadata filter, e.g. '{\"year\": {\"$gte\": 2000}}'\n"
+	 "      --ef N           HNSW search breadth\n"
+	 "      --nprobe N       IVF lists probed\n",
+	 vc_cmd_query},
+};
+
+#define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
+
+static void print_usage(FILE *out)
+{
+	fprintf(out, "usage: vchunk COMMAND [options] ARGS...\n\ncommands:\n");
+	for (size_t i = 0; i < COMMAND_COUNT; i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n`vchunk COMMAND --help` describes a command; `vchunk --version` prints the "
+		     "version.\nExit status: 0 success, 1 error, 2 usage error.\n");
+}
+
+int vc_cli_help(const vc_command *command)
+{
+	bool takes_key = strstr(command->usage, "--key") != NULL &&
+			 strcmp(command->name, "import") != 0;
+
+	printf("usage: %s\n\n%s\n", command->usage, command->summary);
+	if (command->help[0] != '\0')
+		printf("\n%s", command->help);
+	if (takes_key)
+		printf("%s", key_help);
+	printf("  -h, --help           this help\n");
+	return VC_EXIT_OK;
+}
+
+int vc_cli_usage_error(const vc_command *command, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vchunk: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: %s\nTry 'vchunk %s --help'.\n", command->usage, command->name);
+	return VC_EXIT_USAGE;
+}
+
+int vc_cli_bad_option(const vc_command *command, int opt, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (opt == ':')
+		return vc_cli_usage_error(command, "option '%s' needs an argument", arg);
+	if (optopt != 0)
+		return vc_cli_usage_error(command, "unknown option '-%c'", optopt);
+	return vc_cli_usage_error(command, "unknown option '%s'", arg);
+}
+
+int vc_cli_fail(void)
+{
+	const char *message = vc_last_error();
+
+	fprintf(stderr, "vchunk: %s\n", message[0] != '\0' ? message : "unknown error");
+	return VC_EXIT_ERROR;
+}
+
+int vc_cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vchunk: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return VC_EXIT_ERROR;
+}
+
+bool vc_cli_parse_uint(const char *text, unsigned long long min, unsigned long long max,
+		       unsigned long long *out)
+{
+	char *end;
+	unsigned long long value;
+
+	if (text[0] < '0' || text[0] > '9')
+		return false;
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno != 0 || *end != '\0' || value < min || value > max)
+		return false;
+	*out = value;
+	return true;
+}
+
+void vc_cli_hex(const uint8_t *bytes, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		print_usage(stderr);
+		return VC_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		print_usage(stdout);
+		return VC_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("vchunk %s (format %s %d)\n", VCHUNK_VERSION, VC_FORMAT_NAME,
+		       VC_FORMAT_VERSION);
+		return VC_EXIT_OK;
+	}
+	for (size_t i = 0; i < COMMAND_COUNT; i++) {
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			/* getopt sees the command name as argv[0]; messages are ours */
+			opterr = 0;
+			optind = 0;
+			return commands[i].run(&commands[i], argc - 1, argv + 1);
+		}
+	}
+	fprintf(stderr, "vchunk: unknown command '%s'\n", argv[1]);
+	print_usage(stderr);
+	return VC_EXIT_USAGE;
+}
