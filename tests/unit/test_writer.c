@@ -1,0 +1,387 @@
+/* Tests for creating sessions: round trips bit-exact, refusals of bad input, existing sessions
+ * left untouched, aborts leaving nothing behind, plaintext sessions, key files. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "format/chunk_codec.h"
+#include "vchunk/vchunk.h"
+
+typedef struct fixture {
+	char dir[64];
+	char uri[128];
+	char key[128];
+} fixture;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	fixture *fx = calloc(1, sizeof(*fx));
+
+	strcpy(fx->dir, "/tmp/vchunk-writer-XXXXXX");
+	if (mkdtemp(fx->dir) == NULL)
+		return -1;
+	snprintf(fx->uri, sizeof(fx->uri), "%s/session", fx->dir);
+	snprintf(fx->key, sizeof(fx->key), "%s/key", fx->dir);
+	if (vc_key_generate_file(fx->key) != VC_OK)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *fx = *state;
+
+	nftw(fx->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(fx);
+	return 0;
+}
+
+/* Deterministic, varied test values (exact in float, so bit-exact round trips are checked). */
+static void make_vector(uint32_t i, uint32_t dim, float *out)
+{
+	for (uint32_t d = 0; d < dim; d++)
+		out[d] = (float)((int)((i * 7919u + d * 104729u) % 2001u) - 1000) / 64.0f +
+			 (float)i * 1e-3f;
+}
+
+static json_t *make_metadata(uint32_t i)
+{
+	if (i % 3 == 0)
+		return NULL;
+	return json_pack("{s:i, s:s, s:b, s:[i,f]}", "i", (int)i, "name", "vector", "odd",
+			 (int)(i % 2), "list", (int)i, 0.5);
+}
+
+static void write_session(const char *uri, const vc_create_options *options, uint32_t count,
+			  uint32_t dim)
+{
+	vc_writer *writer = NULL;
+	float vector[64];
+	char id[32];
+
+	assert_true(dim <= 64);
+	assert_int_equal(vc_writer_create(uri, options, &writer), VC_OK);
+	for (uint32_t i = 0; i < count; i++) {
+		json_t *meta = make_metadata(i);
+
+		snprintf(id, sizeof(id), "id-%u", i);
+		make_vector(i, dim, vector);
+		assert_int_equal(vc_writer_add(writer, id, vector, dim, meta), VC_OK);
+		json_decref(meta);
+	}
+	assert_int_equal(vc_writer_commit(writer), VC_OK);
+}
+
+/* Read every vector back through the public API and compare it with what was written. */
+static void check_session(const char *uri, const vc_open_options *options, uint32_t count,
+			  uint32_t dim, uint32_t chunk_size)
+{
+	vc_session *session = NULL;
+	const vc_manifest *manifest;
+	uint32_t seen = 0;
+	float expected[64];
+	char id[32];
+
+	assert_int_equal(vc_session_open(uri, options, &session), VC_OK);
+	manifest = vc_session_manifest_get(session);
+	assert_int_equal(manifest->total_vectors, count);
+	assert_int_equal(manifest->dim, dim);
+	assert_int_equal(manifest->epoch, 1);
+	assert_int_equal(manifest->chunk_count, (count + chunk_size - 1) / chunk_size);
+	for (size_t c = 0; c < manifest->chunk_count; c++) {
+		vc_cache_entry *entry = NULL;
+		const vc_chunk *chunk;
+
+		assert_int_equal(vc_session_chunk_get(session, manifest, c, &entry), VC_OK);
+		chunk = vc_cache_entry_value(entry);
+		assert_int_equal(chunk->count, manifest->chunks[c].vector_count);
+		for (uint32_t r = 0; r < chunk->count; r++, seen++) {
+			json_t *want = make_metadata(seen);
+			json_t *got = NULL;
+			size_t off = chunk->meta_offset[r];
+
+			snprintf(id, sizeof(id), "id-%u", seen);
+			assert_string_equal(chunk->ids[r], id);
+			make_vector(seen, dim, expected);
+			assert_memory_equal(chunk->vectors + (size_t)r * dim, expected,
+					    dim * sizeof(float));
+			assert_int_equal(vc_meta_decode(chunk->meta + off,
+							chunk->meta_offset[r + 1] - off, &got),
+					 VC_OK);
+			if (want == NULL)
+				assert_true(json_is_null(got));
+			else
+				assert_true(json_equal(want, got));
+			json_decref(want);
+			json_decref(got);
+		}
+		vc_session_chunk_release(session, entry);
+	}
+	assert_int_equal(seen, count);
+	vc_session_manifest_put(session, manifest);
+	vc_session_close(session);
+}
+
+static void test_round_trip_key_file(void **state)
+{
+	fixture *fx = *state;
+	vc_create_options create = {.key_file = fx->key, .metric = VC_METRIC_L2, .chunk_size = 64};
+	vc_open_options open = {.key_file = fx->key};
+	vc_session *session = NULL;
+	const vc_manifest *manifest;
+	json_t *meta = NULL;
+
+	write_session(fx->uri, &create, 250, 8);
+	check_session(fx->uri, &open, 250, 8, 64);
+
+	assert_int_equal(vc_session_open(fx->uri, &open, &session), VC_OK);
+	manifest = vc_session_manifest_get(session);
+	assert_true(manifest->encryption.enabled);
+	assert_int_equal(manifest->metric, VC_METRIC_L2);
+	assert_int_equal(vc_session_metadata(session, manifest, &meta), VC_OK);
+	assert_string_equal(json_string_value(json_object_get(meta, "format")), "vchunk");
+	assert_string_equal(json_string_value(json_object_get(meta, "metric")), "l2");
+	assert_int_equal(json_integer_value(json_object_get(meta, "dim")), 8);
+	assert_int_equal(json_integer_value(json_object_get(meta, "total_vectors")), 250);
+	assert_int_equal(json_integer_value(json_object_get(meta, "chunk_count")), 4);
+	assert_non_null(strstr(json_string_value(json_object_get(meta, "producer")), "vchunk "));
+	json_decref(meta);
+	vc_session_manifest_put(session, manifest);
+	vc_session_close(session);
+}
+
+static void test_plaintext_round_trip(void **state)
+{
+	fixture *fx = *state;
+	vc_create_options create = {
+	    .no_encryption = true, .metric = VC_METRIC_DOT, .chunk_size = 10};
+	vc_open_options with_key = {.key_file = fx->key};
+	vc_session *session = NULL;
+	const vc_manifest *manifest;
+
+	write_session(fx->uri, &create, 35, 5);
+	check_session(fx->uri, NULL, 35, 5, 10);
+	/* A key given for a plaintext session is not needed and does no harm. */
+	check_session(fx->uri, &with_key, 35, 5, 10);
+	assert_int_equal(vc_session_open(fx->uri, NULL, &session), VC_OK);
+	manifest = vc_session_manifest_get(session);
+	assert_false(manifest->encryption.enabled);
+	assert_int_equal(vc_session_verify(session, NULL, NULL), VC_OK);
+	vc_session_manifest_put(session, manifest);
+	vc_session_close(session);
+}
+
+static void test_bad_vectors_refused(void **state)
+{
+	fixture *fx = *state;
+	vc_create_options create = {.key_file = fx->key, .chunk_size = 4};
+	vc_writer *writer = NULL;
+	float v[4] = {1, 2, 3, 4};
+	char long_id[1100];
+
+	assert_int_equal(vc_writer_create(fx->uri, &create, &writer), VC_OK);
+	assert_int_equal(vc_writer_add(writer, "a", v, 4, NULL), VC_OK);
+	assert_int_equal(vc_writer_add(writer, "a", v, 4, NULL), VC_ERR_INVALID);
+	assert_non_null(strstr(vc_last_error(), "duplicate id 'a'"));
+	assert_int_equal(vc_writer_add(writer, "b", v, 3, NULL), VC_ERR_INVALID);
+	assert_non_null(strstr(vc_last_error(), "3 dimensions"));
+	v[2] = NAN;
+	assert_int_equal(vc_writer_add(writer, "c", v, 4, NULL), VC_ERR_INVALID);
+	v[2] = INFINITY;
+	assert_int_equal(vc_writer_add(writer, "c", v, 4, NULL), VC_ERR_INVALID);
+	v[2] = 3;
+	assert_int_equal(vc_writer_add(writer, "", v, 4, NULL), VC_ERR_INVALID);
+	assert_int_equal(vc_writer_add(writer, "tab\there", v, 4, NULL), VC_ERR_INVALID);
+	assert_int_equal(vc_writer_add(writer, "bad\xff", v, 4, NULL), VC_ERR_INVALID);
+	assert_int_equal(vc_writer_add(writer, "overlong\xc0\xaf", v, 4, NULL), VC_ERR_INVALID);
+	memset(long_id, 'x', sizeof(long_id) - 1);
+	long_id[sizeof(long_id) - 1] = '\0';
+	assert_int_equal(vc_writer_add(writer, long_id, v, 4, NULL), VC_ERR_INVALID);
+	/* Refusals leave the writer usable: the good vectors still make a session. */
+	assert_int_equal(vc_writer_add(writer, "b", v, 4, NULL), VC_OK);
+	assert_int_equal(vc_writer_add(writer, "\xc3\xa9t\xc3\xa9", v, 4, NULL), VC_OK);
+	assert_int_equal(vc_writer_commit(writer), VC_OK);
+
+	vc_session *session = NULL;
+	vc_open_options open = {.key_file = fx->key};
+	const vc_manifest *manifest;
+
+	assert_int_equal(vc_session_open(fx->uri, &open, &session), VC_OK);
+	manifest = vc_session_manifest_get(session);
+	assert_int_equal(manifest->total_vectors, 3);
+	vc_session_manifest_put(session, manifest);
+	vc_session_close(session);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data;
+	long size;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	data = malloc((size_t)size + 1);
+	assert_int_equal(fread(data, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	*len = (size_t)size;
+	return data;
+}
+
+static void test_existing_session_untouched(void **state)
+{
+	fixture *fx = *state;
+	vc_create_options create = {.key_file = fx->key, .chunk_size = 16};
+	vc_open_options open = {.key_file = fx->key};
+	vc_writer *writer = NULL;
+	char path[256];
+	size_t before_len, after_len;
+	char *before, *after;
+
+	write_session(fx->uri, &create, 40, 6);
+	snprintf(path, sizeof(path), "%s/manifest.json", fx->uri);
+	before = read_file(path, &before_len);
+	assert_int_equal(vc_writer_create(fx->uri, &create, &writer), VC_ERR_EXISTS);
+	assert_null(writer);
+	assert_non_null(strstr(vc_last_error(), "left untouched"));
+	after = read_file(path, &after_len);
+	assert_int_equal(before_len, after_len);
+	assert_memory_equal(before, after, before_len);
+	free(before);
+	free(after);
+	check_session(fx->uri, &open, 40, 6, 16);
+}
+
+/* Regular files under @p dir, recursively. */
+static int count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char path[512];
+		struct stat st;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		assert_int_equal(lstat(path, &st), 0);
+		n += S_ISDIR(st.st_mode) ? count_files(path) : 1;
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_abort_removes_objects(void **state)
+{
+	fixture *fx = *state;
+	vc_create_options create = {.key_file = fx->key, .chunk_size = 10};
+	vc_writer *writer = NULL;
+	float v[3];
+	char id[16];
+
+	assert_int_equal(vc_writer_create(fx->uri, &create, &writer), VC_OK);
+	for (uint32_t i = 0; i < 35; i++) {
+		snprintf(id, sizeof(id), "v%u", i);
+		make_vector(i, 3, v);
+		assert_int_equal(vc_writer_add(writer, id, v, 3, NULL), VC_OK);
+	}
+	/* Three full chunks were stored as they filled. */
+	assert_int_equal(count_files(fx->uri), 3);
+	vc_writer_abort(writer);
+	assert_int_equal(count_files(fx->uri), 0);
+}
+
+static void test_empty_session_refused(void **state)
+{
+	fixture *fx = *state;
+	vc_create_options create = {.key_file = fx->key};
+	vc_session *session = NULL;
+	vc_writer *writer = NULL;
+
+	assert_int_equal(vc_writer_create(fx->uri, &create, &writer), VC_OK);
+	assert_int_equal(vc_writer_commit(writer), VC_ERR_INVALID);
+	assert_non_null(strstr(vc_last_error(), "no vectors to import"));
+	assert_int_equal(count_files(fx->uri), 0);
+	assert_int_equal(vc_session_open(fx->uri, NULL, &session), VC_ERR_NOT_FOUND);
+	assert_non_null(strstr(vc_last_error(), "manifest.json not found"));
+}
+
+static void test_create_needs_a_key_choice(void **state)
+{
+	fixture *fx = *state;
+	vc_create_options none = {0};
+	vc_create_options both = {.key_file = fx->key, .passphrase = "secret words"};
+	vc_create_options contradiction = {.key_file = fx->key, .no_encryption = true};
+	vc_writer *writer = NULL;
+
+	assert_int_equal(vc_writer_create(fx->uri, &none, &writer), VC_ERR_PERMISSION);
+	assert_int_equal(vc_writer_create(fx->uri, &both, &writer), VC_ERR_INVALID);
+	assert_int_equal(vc_writer_create(fx->uri, &contradiction, &writer), VC_ERR_INVALID);
+	assert_null(writer);
+}
+
+static void test_key_file_generation(void **state)
+{
+	fixture *fx = *state;
+	char path[128];
+	struct stat st;
+	size_t len;
+	char *first, *second;
+
+	assert_int_equal(stat(fx->key, &st), 0);
+	assert_int_equal(st.st_size, 32);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	first = read_file(fx->key, &len);
+	assert_int_equal(vc_key_generate_file(fx->key), VC_ERR_EXISTS);
+	second = read_file(fx->key, &len);
+	assert_memory_equal(first, second, 32);
+	free(second);
+	snprintf(path, sizeof(path), "%s/key2", fx->dir);
+	assert_int_equal(vc_key_generate_file(path), VC_OK);
+	second = read_file(path, &len);
+	assert_int_equal(len, 32);
+	assert_memory_not_equal(first, second, 32);
+	free(first);
+	free(second);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_round_trip_key_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_plaintext_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_vectors_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_existing_session_untouched, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abort_removes_objects, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_empty_session_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_needs_a_key_choice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_file_generation, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
