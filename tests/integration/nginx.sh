@@ -10,7 +10,8 @@
 #
 # Everything nginx writes (config, pid, logs, temp files, data) stays inside DIR. A restart
 # with the same DIR reuses the port, so clients keep their URL. Test locations:
-# /s5/fs/forbidden/... always answers 403, /s5/fs/always503/... always 503.
+# /s5/fs/forbidden/... always answers 403, /s5/fs/always503/... always 503, and
+# /nginx_status counts connections (to check that clients reuse them).
 set -eu
 
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -85,6 +86,7 @@ http {
 		}
 		location /s5/fs/forbidden/ { return 403; }
 		location /s5/fs/always503/ { return 503; }
+		location = /nginx_status { stub_status; }
 		location = /health {
 			default_type text/plain;
 			return 200 "ok\n";

@@ -445,6 +445,52 @@ static void test_restart(void **state)
 	server_remove(&own);
 }
 
+/* Connections nginx has accepted so far (stub_status: "accepts handled requests"). */
+static long accepted_connections(void)
+{
+	char cmd[256];
+	char line[256];
+	long accepts = -1;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "curl -sf '%s/nginx_status'", main_server.url);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p) != NULL) {
+		long handled;
+		long requests;
+
+		if (sscanf(line, " %ld %ld %ld", &accepts, &handled, &requests) == 3)
+			break;
+		accepts = -1;
+	}
+	assert_int_equal(pclose(p), 0);
+	assert_true(accepts >= 0);
+	return accepts;
+}
+
+static void test_connection_reuse(void **state)
+{
+	vc_store *store = open_session("reuse", NULL);
+	vc_bytes out = {0};
+	long before;
+	long after;
+	int i;
+
+	(void)state;
+	assert_int_equal(vc_store_put(store, "obj", "reused", 6), VC_OK);
+	before = accepted_connections();
+	for (i = 0; i < 50; i++) {
+		assert_int_equal(vc_store_get(store, "obj", &out), VC_OK);
+		assert_bytes(&out, "reused", 6);
+		vc_bytes_free(&out);
+	}
+	after = accepted_connections();
+	/* 50 requests over keep-alive: no new connection (the status probe itself takes one). */
+	assert_true(after - before <= 2);
+	vc_store_close(store);
+}
+
 typedef struct worker {
 	vc_store *store;
 	int id;
@@ -657,6 +703,7 @@ int main(void)
 	    cmocka_unit_test(test_silent_server_times_out),
 	    cmocka_unit_test(test_restart),
 	    cmocka_unit_test(test_many_threads),
+	    cmocka_unit_test(test_connection_reuse),
 	    cmocka_unit_test(test_truncated_body_retried),
 	    cmocka_unit_test(test_range_ignored_by_server),
 	};
