@@ -350,6 +350,7 @@ void vc_session_manifest_put(vc_session *session, const vc_manifest *manifest)
 /* Make @p manifest current unless it is not newer; *changed tells. Takes @p manifest. */
 static vc_err install_manifest(vc_session *session, vc_manifest *manifest, bool *changed)
 {
+	uint64_t epoch = manifest->epoch;
 	vc_snapshot *dead = NULL;
 	vc_snapshot *snap = NULL;
 	uint64_t seen;
@@ -362,24 +363,23 @@ static vc_err install_manifest(vc_session *session, vc_manifest *manifest, bool 
 	}
 	pthread_mutex_lock(&session->lock);
 	seen = session->highest_epoch;
-	if (manifest->epoch > seen) {
+	if (epoch > seen) {
 		snap->next = session->snapshots;
 		session->snapshots = snap;
 		dead = snapshot_unref_locked(session, session->current);
 		session->current = snap;
-		session->highest_epoch = manifest->epoch;
+		session->highest_epoch = epoch;
 		snap = NULL;
 		*changed = true;
 	}
 	pthread_mutex_unlock(&session->lock);
+	/* Freed outside the lock; the new snapshot may already be gone too, so use epoch. */
 	snapshot_free(dead);
-	if (snap != NULL && manifest->epoch < seen) {
-		snapshot_free(snap);
+	snapshot_free(snap);
+	if (epoch < seen)
 		return vc_fail(VC_ERR_AUTH,
 			       "rollback: manifest epoch %llu is older than %llu already seen",
-			       (unsigned long long)manifest->epoch, (unsigned long long)seen);
-	}
-	snapshot_free(snap);
+			       (unsigned long long)epoch, (unsigned long long)seen);
 	return VC_OK;
 }
 
