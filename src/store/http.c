@@ -501,41 +501,53 @@ vc_err vc_http_perform(vc_http_client *c, vc_http_request *req)
 	return VC_OK;
 }
 
-/* Start waiting requests that are due, up to the parallel limit. */
-static void start_due(vc_http_client *c, CURLM *multi, size_t count, vc_http_request *reqs,
-		      size_t *active, size_t *done)
+/* A parallel batch in flight. */
+typedef struct batch {
+	vc_http_client *c;
+	CURLM *multi;
+	vc_http_request *reqs;
+	size_t count;
+	size_t active;
+	size_t done;
+	size_t first_waiting; /* no request below this index waits, so scans start here */
+} batch;
+
+/* Start waiting requests that are due, in index order, up to the parallel limit. */
+static void start_due(batch *b)
 {
 	uint64_t now = now_ms();
 	size_t i;
 
-	for (i = 0; i < count && *active < (size_t)c->parallel; i++) {
-		vc_http_request *r = &reqs[i];
+	while (b->first_waiting < b->count && b->reqs[b->first_waiting].state != REQ_WAITING)
+		b->first_waiting++;
+	for (i = b->first_waiting; i < b->count && b->active < (size_t)b->c->parallel; i++) {
+		vc_http_request *r = &b->reqs[i];
 
 		if (r->state != REQ_WAITING || r->due_ms > now)
 			continue;
 		if (r->easy == NULL)
-			r->easy = take_handle(c);
+			r->easy = take_handle(b->c);
 		if (r->easy != NULL) {
-			prepare(c, r);
-			if (curl_multi_add_handle(multi, r->easy) == CURLM_OK) {
+			prepare(b->c, r);
+			if (curl_multi_add_handle(b->multi, r->easy) == CURLM_OK) {
 				r->state = REQ_ACTIVE;
-				(*active)++;
+				b->active++;
 				continue;
 			}
 		}
 		outcome(r, VC_ERR_NOMEM, false, "could not start the transfer");
 		r->state = REQ_DONE;
-		(*done)++;
+		b->done++;
 	}
 }
 
 /* Collect finished transfers: each is done, or scheduled for a retry after its backoff. */
-static void collect(vc_http_client *c, CURLM *multi, size_t *active, size_t *done)
+static void collect(batch *b)
 {
 	CURLMsg *msg;
 	int left;
 
-	while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+	while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
 		vc_http_request *r;
 		void *owner = NULL;
 
@@ -543,35 +555,41 @@ static void collect(vc_http_client *c, CURLM *multi, size_t *active, size_t *don
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &owner);
 		r = owner;
-		curl_multi_remove_handle(multi, msg->easy_handle);
-		(*active)--;
-		if (finish_try(c, r, msg->data.result) && r->tries <= c->retries) {
-			vc_store_count_retries(c->counted, 1);
+		curl_multi_remove_handle(b->multi, msg->easy_handle);
+		b->active--;
+		if (finish_try(b->c, r, msg->data.result) && r->tries <= b->c->retries) {
+			vc_store_count_retries(b->c->counted, 1);
 			r->state = REQ_WAITING;
-			r->due_ms = now_ms() + backoff_ms(c, r->tries);
+			r->due_ms = now_ms() + backoff_ms(b->c, r->tries);
+			if ((size_t)(r - b->reqs) < b->first_waiting)
+				b->first_waiting = (size_t)(r - b->reqs);
 			continue;
 		}
 		r->state = REQ_DONE;
-		(*done)++;
-		give_handle(c, r->easy);
+		b->done++;
+		give_handle(b->c, r->easy);
 		r->easy = NULL;
 	}
 }
 
 /* How long to wait for activity: until the next retry is due, at most a second. */
-static int wait_ms(size_t count, const vc_http_request *reqs, size_t active, int parallel)
+static int wait_ms(const batch *b)
 {
 	uint64_t now = now_ms();
 	uint64_t wait = 1000;
 	size_t i;
 
-	for (i = 0; i < count; i++) {
-		if (reqs[i].state != REQ_WAITING || active >= (size_t)parallel)
+	if (b->active >= (size_t)b->c->parallel)
+		return (int)wait;
+	for (i = b->first_waiting; i < b->count; i++) {
+		const vc_http_request *r = &b->reqs[i];
+
+		if (r->state != REQ_WAITING)
 			continue;
-		if (reqs[i].due_ms <= now)
+		if (r->due_ms <= now)
 			return 0;
-		if (reqs[i].due_ms - now < wait)
-			wait = reqs[i].due_ms - now;
+		if (r->due_ms - now < wait)
+			wait = r->due_ms - now;
 	}
 	return (int)wait;
 }
@@ -595,14 +613,12 @@ static vc_err finish_many(size_t count, vc_http_request *reqs)
 
 vc_err vc_http_perform_many(vc_http_client *c, size_t count, vc_http_request *reqs)
 {
-	size_t active = 0;
-	size_t done = 0;
-	CURLM *multi;
+	batch b = {.c = c, .reqs = reqs, .count = count};
 	int running;
 	size_t i;
 
-	multi = curl_multi_init();
-	if (multi == NULL) {
+	b.multi = curl_multi_init();
+	if (b.multi == NULL) {
 		for (i = 0; i < count; i++)
 			reqs[i].err = VC_ERR_NOMEM;
 		return vc_fail(VC_ERR_NOMEM, "could not create a libcurl multi handle");
@@ -613,15 +629,15 @@ vc_err vc_http_perform_many(vc_http_client *c, size_t count, vc_http_request *re
 		reqs[i].tries = 0;
 		reqs[i].easy = NULL;
 	}
-	while (done < count) {
-		start_due(c, multi, count, reqs, &active, &done);
-		curl_multi_perform(multi, &running);
-		collect(c, multi, &active, &done);
-		if (done == count)
+	while (b.done < count) {
+		start_due(&b);
+		curl_multi_perform(b.multi, &running);
+		collect(&b);
+		if (b.done == count)
 			break;
-		curl_multi_poll(multi, NULL, 0, wait_ms(count, reqs, active, c->parallel), NULL);
+		curl_multi_poll(b.multi, NULL, 0, wait_ms(&b), NULL);
 	}
-	curl_multi_cleanup(multi);
+	curl_multi_cleanup(b.multi);
 	for (i = 0; i < count; i++) {
 		give_handle(c, reqs[i].easy);
 		reqs[i].easy = NULL;

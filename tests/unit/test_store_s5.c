@@ -625,6 +625,104 @@ static void scripted_stop(scripted *s)
 	close(s->fd);
 }
 
+/* Answers requests only once no new connection arrived for 500 ms, so the largest number of
+ * connections open at once is exactly the client's parallelism. */
+typedef struct gathering {
+	int fd;
+	int port;
+	int total;
+	int most_open;
+	pthread_t thread;
+} gathering;
+
+static void answer(int c)
+{
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+				    "Connection: close\r\n\r\nok";
+	struct timeval tv = {.tv_sec = 5};
+	char buf[1024];
+	size_t used = 0;
+
+	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (used < sizeof(buf) - 1) {
+		ssize_t n = read(c, buf + used, sizeof(buf) - 1 - used);
+
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		buf[used] = '\0';
+		if (strstr(buf, "\r\n\r\n") != NULL)
+			break;
+	}
+	if (write(c, reply, sizeof(reply) - 1) < 0)
+		perror("gathering server write");
+	close(c);
+}
+
+static void *gather(void *arg)
+{
+	gathering *g = arg;
+	int open_fds[64];
+	int served = 0;
+	int open = 0;
+	int rounds = 0;
+
+	while (served < g->total && rounds++ < 200) {
+		struct pollfd pfd = {.fd = g->fd, .events = POLLIN};
+
+		if (poll(&pfd, 1, 500) == 1 && open < 64) {
+			int c = accept(g->fd, NULL, NULL);
+
+			if (c >= 0)
+				open_fds[open++] = c;
+			if (open > g->most_open)
+				g->most_open = open;
+			continue;
+		}
+		while (open > 0) {
+			answer(open_fds[--open]);
+			served++;
+		}
+	}
+	return NULL;
+}
+
+static void test_get_many_parallelism(void **state)
+{
+	vc_store_options o = {.parallel = 3};
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	const char *paths[9] = {"0", "1", "2", "3", "4", "5", "6", "7", "8"};
+	gathering g = {.total = 9};
+	vc_bytes outs[9];
+	vc_err errors[9];
+	char url[64];
+	vc_store *store;
+	int i;
+
+	(void)state;
+	g.fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(g.fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(g.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(g.fd, 64), 0);
+	assert_int_equal(getsockname(g.fd, (struct sockaddr *)&a, &len), 0);
+	assert_int_equal(pthread_create(&g.thread, NULL, gather, &g), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+	store = open_at(url, "s", &o);
+	assert_int_equal(vc_store_get_many(store, 9, paths, outs, errors), VC_OK);
+	for (i = 0; i < 9; i++) {
+		assert_int_equal(errors[i], VC_OK);
+		assert_bytes(&outs[i], "ok", 2);
+		vc_bytes_free(&outs[i]);
+	}
+	vc_store_close(store);
+	pthread_join(g.thread, NULL);
+	close(g.fd);
+	/* Really parallel, and never more than asked for. */
+	assert_int_equal(g.most_open, 3);
+}
+
 #define CUT "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234"
 #define FULL "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789"
 
@@ -699,6 +797,7 @@ int main(void)
 	    cmocka_unit_test(test_503_retried),
 	    cmocka_unit_test(test_get_many),
 	    cmocka_unit_test(test_get_many_retries_each),
+	    cmocka_unit_test(test_get_many_parallelism),
 	    cmocka_unit_test(test_connection_refused),
 	    cmocka_unit_test(test_silent_server_times_out),
 	    cmocka_unit_test(test_restart),
