@@ -1,6 +1,7 @@
 /* vchunkfs: mount a vchunk session read-only. Start order: parse, open the session (so a
  * wrong key or a dead backend fails here, on the terminal), fuse_new, signal handlers,
  * mount, daemonize, loop; then unmount, destroy, close the session (wiping its keys). */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,17 @@ static int run_loop(struct fuse *fuse, const vc_fs_options *options)
 	return rc;
 }
 
+/*
+ * Chunk buffers are large and short-lived. A fixed mmap threshold makes every one of them
+ * its own mapping, returned to the system when freed; glibc's default threshold grows after
+ * the first such free and then keeps freed chunk memory in per-thread arenas, which would
+ * put resident memory above the cache budget the user chose.
+ */
+static void tune_allocator(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -91,9 +103,11 @@ int main(int argc, char *argv[])
 	vc_session *session = NULL;
 	vc_fs_options options;
 	vc_fs fs;
+	vc_err err;
 	int rc;
 
 	harden_process();
+	tune_allocator();
 	vc_fs_options_init(&options);
 	rc = configure(&options, &args);
 	if (rc >= 0)
@@ -104,9 +118,13 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "vchunkfs: libsodium failed to initialise\n");
 		goto out_options;
 	}
-	if (open_session(&options, &session) != VC_OK) {
+	err = open_session(&options, &session);
+	if (err != VC_OK) {
 		fprintf(stderr, "vchunkfs: cannot open session %s: %s\n", options.session,
 			vc_last_error());
+		if (err == VC_ERR_PERMISSION)
+			fprintf(stderr, "vchunkfs: give -o key_file=FILE, -o passphrase_fd=N or "
+					"VCHUNK_PASSPHRASE\n");
 		goto out_options;
 	}
 	if (vc_fs_init(&fs, &options, session) != VC_OK) {
