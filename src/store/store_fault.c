@@ -2,6 +2,7 @@
  * read bodies short, reproducibly from a seed, so failure handling can be tested for real. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,80 +129,91 @@ static vc_err fault_health(vc_store *store)
 	return f->inner->ops->health(f->inner);
 }
 
-/* Fetch the objects that escaped an injected failure, in parallel if the inner store can. */
+/* Fetch the objects that escaped an injected failure, in parallel if the inner store can.
+ * Leaves the message of the first inner failure for the caller. */
 static void fetch_survivors(fault_store *f, size_t count, const char *const *paths, vc_bytes *outs,
-			    vc_err *errors, const char **subset, size_t *index)
+			    vc_err *errors, const bool *injected)
 {
+	char first_message[512] = "";
 	vc_bytes *sub_outs = NULL;
 	vc_err *sub_errors = NULL;
+	const char **subset;
+	size_t *index;
 	size_t n = 0;
 	size_t i;
 
+	subset = calloc(count, sizeof(*subset));
+	index = calloc(count, sizeof(*index));
+	if (subset == NULL || index == NULL)
+		goto one_by_one;
 	for (i = 0; i < count; i++) {
-		if (errors[i] == VC_OK) {
+		if (!injected[i]) {
 			subset[n] = paths[i];
 			index[n++] = i;
 		}
 	}
-	if (n == 0)
-		return;
-	if (f->inner->ops->get_many != NULL) {
+	if (n > 0 && f->inner->ops->get_many != NULL) {
 		sub_outs = calloc(n, sizeof(*sub_outs));
 		sub_errors = calloc(n, sizeof(*sub_errors));
-	}
-	if (sub_outs != NULL && sub_errors != NULL) {
+		if (sub_outs == NULL || sub_errors == NULL)
+			goto one_by_one;
 		f->inner->ops->get_many(f->inner, n, subset, sub_outs, sub_errors);
 		for (i = 0; i < n; i++) {
 			outs[index[i]] = sub_outs[i];
 			errors[index[i]] = sub_errors[i];
 		}
-	} else {
-		for (i = 0; i < n; i++)
-			errors[index[i]] = f->inner->ops->get(f->inner, subset[i], 0,
-							      VC_STORE_TO_END, &outs[index[i]]);
+		goto out;
 	}
+one_by_one:
+	for (i = 0; i < count; i++) {
+		if (injected[i])
+			continue;
+		errors[i] = f->inner->ops->get(f->inner, paths[i], 0, VC_STORE_TO_END, &outs[i]);
+		if (errors[i] != VC_OK && first_message[0] == '\0')
+			snprintf(first_message, sizeof(first_message), "%s", vc_last_error());
+	}
+	if (first_message[0] != '\0')
+		vc_fail(VC_ERR_IO, "%s", first_message);
+out:
 	free(sub_errors);
 	free(sub_outs);
+	free(index);
+	free(subset);
 }
 
 static vc_err fault_get_many(vc_store *store, size_t count, const char *const *paths,
 			     vc_bytes *outs, vc_err *errors)
 {
 	fault_store *f = fault_of(store);
-	const char **subset;
-	size_t *index;
+	bool *injected;
 	size_t i;
 
-	subset = calloc(count, sizeof(*subset));
-	index = calloc(count, sizeof(*index));
-	if (subset == NULL || index == NULL) {
-		free(subset);
-		free(index);
+	injected = calloc(count, sizeof(*injected));
+	if (injected == NULL) {
 		for (i = 0; i < count; i++)
 			errors[i] = VC_ERR_NOMEM;
 		return vc_fail(VC_ERR_NOMEM, "out of memory reading %zu objects", count);
 	}
 	add_latency(f);
 	for (i = 0; i < count; i++) {
-		errors[i] = VC_OK;
-		if (f->options.error_rate > 0 && draw(f) < f->options.error_rate)
-			errors[i] = VC_ERR_UNAVAILABLE;
+		injected[i] = f->options.error_rate > 0 && draw(f) < f->options.error_rate;
+		errors[i] = injected[i] ? VC_ERR_UNAVAILABLE : VC_OK;
 	}
-	fetch_survivors(f, count, paths, outs, errors, subset, index);
-	free(subset);
-	free(index);
+	fetch_survivors(f, count, paths, outs, errors, injected);
 	for (i = 0; i < count; i++) {
 		if (errors[i] == VC_OK)
 			maybe_truncate(f, &outs[i]);
 	}
-	for (i = 0; i < count; i++) {
-		if (errors[i] == VC_ERR_UNAVAILABLE)
-			return vc_fail(errors[i], "injected fault reading %s in store %s", paths[i],
-				       f->inner->location);
-		if (errors[i] != VC_OK)
-			return vc_fail_context(errors[i], "reading %s", paths[i]);
+	for (i = 0; i < count && errors[i] == VC_OK; i++)
+		;
+	if (i < count && injected[i]) {
+		free(injected);
+		return vc_fail(VC_ERR_UNAVAILABLE, "injected fault reading %s in store %s",
+			       paths[i], f->inner->location);
 	}
-	return VC_OK;
+	free(injected);
+	/* The first failure came from the inner store, whose message is still recorded. */
+	return i < count ? errors[i] : VC_OK;
 }
 
 static void fault_destroy(vc_store *store)

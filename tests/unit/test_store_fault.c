@@ -213,6 +213,19 @@ static void test_get_many(void **state)
 	}
 	assert_in_range(failed, 5, 35);
 	vc_store_close(store);
+
+	/* A real failure of the inner store is reported as itself, not as an injected one. */
+	store = wrapped(f, "truncate_rate=0,seed=5");
+	paths[1] = "missing";
+	assert_int_equal(vc_store_get_many(store, 3, paths, outs, errors), VC_ERR_NOT_FOUND);
+	assert_non_null(strstr(vc_last_error(), "missing"));
+	assert_null(strstr(vc_last_error(), "injected"));
+	assert_int_equal(errors[0], VC_OK);
+	assert_int_equal(errors[1], VC_ERR_NOT_FOUND);
+	assert_int_equal(errors[2], VC_OK);
+	vc_bytes_free(&outs[0]);
+	vc_bytes_free(&outs[2]);
+	vc_store_close(store);
 }
 
 static void test_environment(void **state)
