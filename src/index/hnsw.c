@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "util/error_i.h"
 
@@ -682,6 +683,25 @@ fail_alloc:
 	return err;
 }
 
+/*
+ * Vector storage: rows aligned to cache lines so the kernels load whole
+ * lines; large arrays aligned to 2 MiB and marked for transparent huge
+ * pages, which cuts page faults (and so load time) by up to 512x.
+ */
+static float *alloc_rows(size_t bytes)
+{
+	const size_t huge = (size_t)2 << 20;
+	float *p;
+
+	if (bytes < 2 * huge)
+		return aligned_alloc(64, bytes);
+	bytes = (bytes + huge - 1) & ~(huge - 1);
+	p = aligned_alloc(huge, bytes);
+	if (p != NULL)
+		madvise(p, bytes, MADV_HUGEPAGE);
+	return p;
+}
+
 /* Reallocate one per-node array to @p capacity elements, zeroing the new tail. */
 static vc_err grow_array(void **array, size_t old, size_t capacity, size_t size)
 {
@@ -707,8 +727,7 @@ vc_err vc_hnsw_grow(vc_hnsw *h, uint32_t capacity)
 		return vc_fail(VC_ERR_TOO_BIG,
 			       "HNSW: %u nodes of dimension %u do not fit in memory", capacity,
 			       h->dim);
-	/* aligned rows let the kernels load whole cache lines */
-	vectors = aligned_alloc(64, (size_t)capacity * row_bytes);
+	vectors = alloc_rows((size_t)capacity * row_bytes);
 	if (vectors == NULL)
 		return vc_fail(VC_ERR_NOMEM, "HNSW: out of memory for %u vectors", capacity);
 	if (h->count > 0)

@@ -55,13 +55,27 @@ static vc_err put_body(const vc_hnsw *h, vc_bytes *out)
 	return err;
 }
 
+static size_t serialized_size(const vc_hnsw *h)
+{
+	size_t n = h->count;
+	size_t bytes = 48 + 2 * n + n * h->dim * sizeof(float) +
+		       n * vc_hnsw_links0_slots(h) * sizeof(uint32_t);
+
+	for (size_t i = 0; i < n; i++)
+		bytes += (size_t)h->levels[i] * vc_hnsw_upper_slots(h) * sizeof(uint32_t);
+	return bytes;
+}
+
 vc_err vc_hnsw_serialize(vc_hnsw *h, vc_bytes *out)
 {
 	size_t start = out->len;
 	vc_err err;
 
 	pthread_rwlock_rdlock(&h->lock);
-	err = put_header(h, out);
+	/* one reservation: growing a buffer of ~100 MB by doubling costs more than writing it */
+	err = vc_bytes_reserve(out, serialized_size(h));
+	if (err == VC_OK)
+		err = put_header(h, out);
 	if (err == VC_OK)
 		err = put_body(h, out);
 	pthread_rwlock_unlock(&h->lock);
