@@ -298,6 +298,33 @@ static void test_hostile_header(void **state)
 	vc_bytes_free(&stored);
 }
 
+/* docs/FORMAT.md section 4.4 test vector: plaintext objects are deterministic. */
+static void test_documented_vector(void **state)
+{
+	static const uint8_t want[112] = {0x56, 0x43, 0x48, 0x4b, 0x01,	       0x02, 0x00, 0x00,
+					  0x01, 0x00, 0x00, 0x00, 0x00,	       0x00, 0x00, 0x00,
+					  0x00, 0x00, 0x00, 0x00, 0x2c,	       0x00, 0x00, 0x00,
+					  0x04, 0x00, 0x00, 0x00, [52] = 0x3f, 0x58, 0x90, 0x31,
+					  0xd0, 0x1a, 0x5f, 0x1d, 0xc3,	       0x3b, 0x65, 0x7a,
+					  0xc6, 0x85, 0x68, 0xfb, [92] = 0xa1, 0x61, 0x61, 0x01,
+					  0xb0, 0xa4, 0xa2, 0xe0, 0x48,	       0x6f, 0x8e, 0x1c,
+					  0xc7, 0x9a, 0x09, 0xee, 0xc5,	       0x05, 0x5a, 0x99};
+	static const uint8_t item[4] = {0xa1, 0x61, 0x61, 0x01};
+	uint8_t session[VC_SESSION_ID_BYTES];
+	vc_object_ctx ctx = {NULL, session, VC_OBJECT_METADATA, "metadata.cbor"};
+	vc_bytes frame = {0}, stored = {0};
+
+	(void)state;
+	for (int i = 0; i < VC_SESSION_ID_BYTES; i++)
+		session[i] = (uint8_t)i;
+	assert_int_equal(vc_bytes_append(&frame, item, sizeof(item)), VC_OK);
+	assert_int_equal(vc_envelope_seal(&ctx, 1, &frame, &stored), VC_OK);
+	assert_int_equal(stored.len, sizeof(want));
+	assert_memory_equal(stored.data, want, sizeof(want));
+	vc_bytes_free(&frame);
+	vc_bytes_free(&stored);
+}
+
 static void test_empty_object(void **state)
 {
 	fixture *f = *state;
@@ -325,6 +352,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_plaintext_mode, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_header, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_object, setup, teardown),
+	    cmocka_unit_test(test_documented_vector),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,32 @@ static void test_master_derivation(void **state)
 	vc_keyring_free(NULL);
 }
 
+/* docs/FORMAT.md section 2 test vector (checked there against an independent BLAKE2b). */
+static void test_documented_vector(void **state)
+{
+	static const uint8_t mac_key[VC_KEY_BYTES] = {
+	    0xa8, 0x94, 0xcd, 0x3c, 0xb2, 0xa3, 0x65, 0xd6, 0x2d, 0xf5, 0x9a,
+	    0x65, 0xb3, 0xfd, 0x9c, 0x8c, 0xb6, 0x59, 0x3f, 0x09, 0x4d, 0x78,
+	    0x14, 0x37, 0x98, 0xf2, 0xec, 0x50, 0xc4, 0xb8, 0x55, 0x47};
+	static const uint8_t object_key[VC_KEY_BYTES] = {
+	    0x3c, 0x49, 0x3f, 0x71, 0x7d, 0x56, 0x27, 0xfe, 0x8c, 0x8a, 0x37,
+	    0x3c, 0x91, 0xe2, 0x18, 0xeb, 0x97, 0x15, 0x73, 0xd8, 0xb9, 0x79,
+	    0x7b, 0xd9, 0x1e, 0xa7, 0x21, 0x27, 0x07, 0x0b, 0xe7, 0x47};
+	uint8_t master[VC_KEY_BYTES];
+	char hex[2 * VC_KEY_ID_BYTES + 1];
+	vc_keyring *k;
+
+	(void)state;
+	for (int i = 0; i < VC_KEY_BYTES; i++)
+		master[i] = (uint8_t)i;
+	assert_int_equal(vc_keyring_from_master(master, &k), VC_OK);
+	assert_memory_equal(k->mac_key, mac_key, VC_KEY_BYTES);
+	assert_memory_equal(k->object_key, object_key, VC_KEY_BYTES);
+	vc_key_id_hex(k->key_id, hex);
+	assert_string_equal(hex, "a4676be83feb165b");
+	vc_keyring_free(k);
+}
+
 static void write_file(const char *path, const uint8_t *data, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -160,9 +186,9 @@ static void test_key_id_hex_and_hash(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_master_derivation),	cmocka_unit_test(test_key_file),
-	    cmocka_unit_test(test_passphrase),		cmocka_unit_test(test_passphrase_limits),
-	    cmocka_unit_test(test_key_id_hex_and_hash),
+	    cmocka_unit_test(test_master_derivation), cmocka_unit_test(test_documented_vector),
+	    cmocka_unit_test(test_key_file),	      cmocka_unit_test(test_passphrase),
+	    cmocka_unit_test(test_passphrase_limits), cmocka_unit_test(test_key_id_hex_and_hash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
