@@ -60,6 +60,15 @@ void vc_chunk_builder_free(vc_chunk_builder *builder);
  */
 vc_err vc_chunk_decode(const uint8_t *plain, size_t len, vc_chunk **out);
 
+/**
+ * Decode one frame map on its own: the plaintext of envelope frame j >= 1 of
+ * a chunk, opened by byte range (docs/FORMAT.md 6.1) to read one IVF list.
+ * *out holds that frame's rows (frame_count 1, frames[0].first 0) and
+ * carries @p chunk_id; @p dim comes from the manifest. Caller frees it.
+ */
+vc_err vc_chunk_decode_frame(const uint8_t *plain, size_t len, uint32_t chunk_id, uint32_t dim,
+			     vc_chunk **out);
+
 /** Authenticate, decrypt and decode a whole stored chunk object. */
 vc_err vc_chunk_open(const vc_object_ctx *ctx, const uint8_t *stored, size_t len, vc_chunk **out);
 

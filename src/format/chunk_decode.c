@@ -273,6 +273,52 @@ vc_err vc_chunk_decode(const uint8_t *plain, size_t len, vc_chunk **out)
 	return err;
 }
 
+/* Rows of a frame map, read ahead of decoding so the decoder can size its arrays. */
+static bool peek_frame_rows(vc_cbor_cursor cur, uint64_t *rows)
+{
+	vc_cbor_head head;
+	int64_t cluster;
+
+	if (!vc_cbor_read_head(&cur, &head) || head.major != VC_CBOR_MAP || head.arg != 4 ||
+	    !vc_cbor_expect_key(&cur, "cluster") ||
+	    !vc_cbor_read_int(&cur, -1, INT32_MAX, &cluster) || !vc_cbor_expect_key(&cur, "ids") ||
+	    !vc_cbor_read_head(&cur, &head) || head.major != VC_CBOR_ARRAY || head.arg > UINT32_MAX)
+		return false;
+	*rows = head.arg;
+	return true;
+}
+
+vc_err vc_chunk_decode_frame(const uint8_t *plain, size_t len, uint32_t chunk_id, uint32_t dim,
+			     vc_chunk **out)
+{
+	chunk_header h = {chunk_id, dim, 0, 1};
+	vc_cbor_cursor cur;
+	decoder dec;
+	vc_err err;
+
+	*out = NULL;
+	memset(&dec, 0, sizeof(dec));
+	if (plain == NULL)
+		return corrupt(NULL, "empty frame");
+	cur.p = plain;
+	cur.end = plain + len;
+	if (dim < 1 || dim > VC_CHUNK_MAX_DIM)
+		return vc_fail(VC_ERR_INVALID, "chunk %u: dimension %u outside 1..%d", chunk_id,
+			       dim, VC_CHUNK_MAX_DIM);
+	if (!peek_frame_rows(cur, &h.count))
+		return corrupt(NULL, "frame is not a map starting with \"cluster\" and \"ids\"");
+	err = decoder_init(&dec, &h, len);
+	if (err == VC_OK)
+		err = parse_frame(&dec, &cur);
+	if (err == VC_OK && cur.p != cur.end)
+		err = corrupt(&dec, "bytes after the frame map");
+	if (err == VC_OK)
+		err = decoder_finish(&dec, out);
+	if (err != VC_OK)
+		decoder_release(&dec);
+	return err;
+}
+
 /* Open frame @p i into @p scratch and point @p cur at its plaintext. */
 static vc_err open_and_parse(const vc_object_ctx *ctx, const uint8_t *stored,
 			     const vc_frame_loc *locs, uint32_t count, uint32_t i, uint8_t *scratch,

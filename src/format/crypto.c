@@ -1,13 +1,24 @@
 /* libsodium initialisation, object hashing and random bytes shared by the format module. */
+#include <pthread.h>
 #include <sodium.h>
 
 #include "format/envelope.h"
 #include "util/error_i.h"
 
+/* sodium_init is thread-safe but takes a global lock on every call; every frame open checks
+ * initialisation, so run it once and afterwards only read the outcome. */
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_result = -1;
+
+static void init_sodium(void)
+{
+	init_result = sodium_init();
+}
+
 vc_err vc_crypto_init(void)
 {
-	/* sodium_init is itself thread-safe and returns 1 once already initialised. */
-	if (sodium_init() < 0)
+	pthread_once(&init_once, init_sodium);
+	if (init_result < 0)
 		return vc_fail(VC_ERR_UNSUPPORTED, "libsodium failed to initialise "
 						   "(no usable random source?)");
 	return VC_OK;

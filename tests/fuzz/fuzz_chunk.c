@@ -59,6 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_chunk(chunk);
 		vc_chunk_free(chunk);
 	}
+	/* And as one frame map read by byte range (the seeds use dim 4). */
+	if (vc_chunk_decode_frame(data, size, 1, 4, &chunk) == VC_OK) {
+		if (chunk->frame_count != 1)
+			abort();
+		check_chunk(chunk);
+		vc_chunk_free(chunk);
+	}
 	try_stored(&ctx, data, size);
 	ctx.keyring = NULL;
 	try_stored(&ctx, data, size);

@@ -59,9 +59,20 @@ static void chunk_seeds(const char *dir)
 		write_seed(dir, mode == 0 ? "sealed-encrypted" : "sealed-plaintext", stored.data,
 			   stored.len);
 		if (mode == 0) {
+			vc_frame_loc *locs;
+			uint32_t count;
+			uint8_t frame[512];
+
 			check(vc_envelope_open_all(&ctx, stored.data, stored.len, &plain));
 			write_seed(dir, "document", plain.data, plain.len);
 			vc_bytes_free(&plain);
+			check(vc_envelope_frames(&ctx, stored.data, stored.len, &locs, &count));
+			if (count < 2 || locs[1].plain_len > sizeof(frame))
+				abort();
+			check(vc_envelope_open_frame(&ctx, 1, count, &locs[1],
+						     stored.data + locs[1].offset, frame));
+			write_seed(dir, "frame", frame, locs[1].plain_len);
+			free(locs);
 		}
 		vc_bytes_free(&stored);
 		ctx.keyring = NULL;

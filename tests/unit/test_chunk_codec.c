@@ -177,6 +177,7 @@ static void test_single_frame_by_range(void **state)
 	vc_cbor_cursor cur;
 	vc_cbor_head head;
 	int64_t cluster;
+	float v[DIM];
 
 	assert_int_equal(vc_chunk_builder_finish(build(), &f->ctx, &stored, &plain_size, &frames),
 			 VC_OK);
@@ -196,6 +197,20 @@ static void test_single_frame_by_range(void **state)
 	assert_true(vc_cbor_expect_key(&cur, "cluster"));
 	assert_true(vc_cbor_read_int(&cur, -1, INT32_MAX, &cluster));
 	assert_int_equal(cluster, 9);
+	/* Decoded alone, the frame gives exactly the rows of list 9 (rows 9..12). */
+	assert_int_equal(vc_chunk_decode_frame(plain, locs[4].plain_len, 3, DIM, &chunk), VC_OK);
+	assert_int_equal(chunk->count, 4);
+	assert_int_equal(chunk->frame_count, 1);
+	assert_int_equal(chunk->frames[0].cluster, 9);
+	assert_string_equal(chunk->ids[0], "doc-9");
+	vector_of(12, v);
+	assert_memory_equal(&chunk->vectors[3 * DIM], v, sizeof(v));
+	vc_chunk_free(chunk);
+	assert_int_equal(vc_chunk_decode_frame(plain, locs[4].plain_len, 3, DIM + 1, &chunk),
+			 VC_ERR_CORRUPT);
+	assert_int_equal(vc_chunk_decode_frame(plain, locs[4].plain_len - 1, 3, DIM, &chunk),
+			 VC_ERR_CORRUPT);
+	assert_null(chunk);
 	free(plain);
 	free(locs);
 	assert_int_equal(vc_chunk_open(&f->ctx, stored.data, stored.len, &chunk), VC_OK);
