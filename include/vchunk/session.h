@@ -198,10 +198,18 @@ vc_err vc_writer_create(const char *uri, const vc_create_options *options, vc_wr
 vc_err vc_writer_add(vc_writer *writer, const char *id, const float *vector, uint32_t dim,
 		     const json_t *metadata);
 
-/** Write the remaining chunk, metadata.cbor and, last, manifest.json. Frees the writer. */
+/**
+ * Write the remaining chunk, metadata.cbor and, last, manifest.json (epoch 1).
+ * Frees the writer, also on failure: then every object written is removed as
+ * by vc_writer_abort(). An empty session is refused (VC_ERR_INVALID).
+ */
 vc_err vc_writer_commit(vc_writer *writer);
 
-/** Give up: delete every object written so far and free the writer. NULL-safe. */
+/**
+ * Give up: delete every object written so far (manifest first) and free the
+ * writer. When the backend is unreachable the objects it could not delete stay
+ * behind, unreferenced (without a manifest they are no session). NULL-safe.
+ */
 void vc_writer_abort(vc_writer *writer);
 
 #ifdef __cplusplus

@@ -166,6 +166,13 @@ static vc_err check_vector(const vc_writer *writer, const char *id, const float 
 	if (dim > VC_MAX_DIM)
 		return vc_fail(VC_ERR_INVALID, "vector '%s' has %u dimensions; the limit is %u", id,
 			       dim, (unsigned)VC_MAX_DIM);
+	/* A chunk's vectors form one envelope frame; refuse early what could never be sealed. */
+	if (writer->dim == 0 &&
+	    (uint64_t)writer->chunk_size * dim * sizeof(float) > VC_FRAME_MAX_PLAIN / 2)
+		return vc_fail(VC_ERR_INVALID,
+			       "chunks of %u vectors of %u dimensions would be too large to store; "
+			       "choose a smaller chunk size",
+			       writer->chunk_size, dim);
 	if (writer->dim != 0 && dim != writer->dim)
 		return vc_fail(
 		    VC_ERR_INVALID,
@@ -417,27 +424,37 @@ vc_err vc_writer_commit(vc_writer *writer)
 	return err;
 }
 
-/* 1 if @p path could not be removed (it is still there or we cannot tell), else 0. */
-static size_t remove_object(vc_writer *writer, const char *path)
+/*
+ * 1 if @p path could not be removed (it is still there or we cannot tell), else 0. Once the
+ * backend is unreachable, the remaining removals are not tried: each would only wait through its
+ * own retries and fail the same way.
+ */
+static size_t remove_object(vc_writer *writer, const char *path, bool *backend_down)
 {
-	vc_err err = vc_store_remove(writer->store, path);
+	vc_err err;
 
+	if (*backend_down)
+		return 1;
+	err = vc_store_remove(writer->store, path);
+	if (err == VC_ERR_UNAVAILABLE || err == VC_ERR_TIMEOUT)
+		*backend_down = true;
 	return err != VC_OK && err != VC_ERR_NOT_FOUND;
 }
 
 static size_t remove_written(vc_writer *writer)
 {
+	bool down = false;
 	size_t left = 0;
 
 	/* The manifest goes first, so the session stops existing before its objects do. It was
 	 * ours: create refused to start where one existed. */
 	if (writer->manifest_tried)
-		left += remove_object(writer, "manifest.json");
+		left += remove_object(writer, "manifest.json", &down);
 	if (writer->metadata.path != NULL)
-		left += remove_object(writer, writer->metadata.path);
+		left += remove_object(writer, writer->metadata.path, &down);
 	for (size_t i = 0; i < writer->chunk_count; i++) {
 		if (writer->chunks[i].object.path != NULL)
-			left += remove_object(writer, writer->chunks[i].object.path);
+			left += remove_object(writer, writer->chunks[i].object.path, &down);
 	}
 	return left;
 }
