@@ -17,17 +17,17 @@
 typedef struct vc_command {
 	const char *name;
 	const char *summary;
-	const char *usage;  /**< "vchunk NAME [options] ARGS" */
-	const char *help;   /**< option descriptions for --help */
+	const char *usage; /**< "vchunk NAME [options] ARGS" */
+	const char *help;  /**< option descriptions for --help */
 	int (*run)(const struct vc_command *command, int argc, char **argv);
 } vc_command;
 
 /** How a command was told to find its key (options and environment). */
 typedef struct vc_cli_keys {
-	const char *key_file;   /**< --key, else VCHUNK_KEY_FILE */
-	bool ask_passphrase;    /**< --passphrase given */
-	bool no_encryption;     /**< --no-encryption (import) */
-	char *passphrase;       /**< resolved passphrase in sodium_malloc memory, or NULL */
+	const char *key_file; /**< --key, else VCHUNK_KEY_FILE */
+	bool ask_passphrase;  /**< --passphrase given */
+	bool no_encryption;   /**< --no-encryption (import) */
+	char *passphrase;     /**< resolved passphrase in sodium_malloc memory, or NULL */
 } vc_cli_keys;
 
 /* Long options every key-taking command accepts; short options follow getopt rules. */
@@ -40,7 +40,7 @@ typedef struct vc_cli_keys {
  * pointer to --help on stderr. Returns VC_EXIT_USAGE.
  */
 int vc_cli_usage_error(const vc_command *command, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /** The getopt result for an unknown option or missing argument, as a usage error. */
 int vc_cli_bad_option(const vc_command *command, int opt, char **argv);
@@ -70,8 +70,7 @@ void vc_cli_keys_free(vc_cli_keys *keys);
  * the session's key id and the given key's id; on a missing key it says how
  * to give one.
  */
-vc_err vc_cli_open(const char *uri, const vc_cli_keys *keys, size_t cache_bytes,
-		   vc_session **out);
+vc_err vc_cli_open(const char *uri, const vc_cli_keys *keys, size_t cache_bytes, vc_session **out);
 
 /** Parse a non-negative integer option value in [min, max]. */
 bool vc_cli_parse_uint(const char *text, unsigned long long min, unsigned long long max,

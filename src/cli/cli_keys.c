@@ -64,8 +64,9 @@ static vc_err prompt_passphrase(bool confirm, char *buf)
 	vc_err err;
 
 	if (tty < 0)
-		return vc_fail(VC_ERR_PERMISSION,
-			       "--passphrase needs a terminal to ask on; set VCHUNK_PASSPHRASE instead");
+		return vc_fail(
+		    VC_ERR_PERMISSION,
+		    "--passphrase needs a terminal to ask on; set VCHUNK_PASSPHRASE instead");
 	err = prompt_line(tty, "Passphrase: ", buf, PASSPHRASE_MAX);
 	if (err == VC_OK && buf[0] == '\0')
 		err = vc_fail(VC_ERR_INVALID, "empty passphrase");
@@ -164,8 +165,7 @@ static vc_err explain_wrong_key(const char *uri, const vc_cli_keys *keys, vc_err
 	return vc_fail(err, "%s (the session's key id is %s)", message, expected);
 }
 
-vc_err vc_cli_open(const char *uri, const vc_cli_keys *keys, size_t cache_bytes,
-		   vc_session **out)
+vc_err vc_cli_open(const char *uri, const vc_cli_keys *keys, size_t cache_bytes, vc_session **out)
 {
 	vc_open_options options = {0};
 	vc_err err;
@@ -181,10 +181,11 @@ vc_err vc_cli_open(const char *uri, const vc_cli_keys *keys, size_t cache_bytes,
 
 		/* a 401/403 from the backend is a permission error too: keep its message */
 		if (session_key_id(uri, key_id))
-			return vc_fail(err,
-				       "%s is encrypted (key id %s): give its key with --key FILE or "
-				       "VCHUNK_KEY_FILE, or --passphrase / VCHUNK_PASSPHRASE",
-				       uri, key_id);
+			return vc_fail(
+			    err,
+			    "%s is encrypted (key id %s): give its key with --key FILE or "
+			    "VCHUNK_KEY_FILE, or --passphrase / VCHUNK_PASSPHRASE",
+			    uri, key_id);
 	}
 	return err;
 }

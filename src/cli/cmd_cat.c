@@ -12,10 +12,10 @@
 static int cat_parse(const vc_command *command, int argc, char **argv, vc_cli_keys *keys)
 {
 	static const struct option options[] = {
-		{"key", required_argument, NULL, 'K'},
-		{"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"key", required_argument, NULL, 'K'},
+	    {"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 
 	for (;;) {
@@ -32,7 +32,7 @@ static int cat_parse(const vc_command *command, int argc, char **argv, vc_cli_ke
 	}
 	if (argc - optind != 2)
 		return vc_cli_usage_error(command, argc - optind < 2 ? "missing SESSION or PATH"
-								   : "too many arguments");
+								     : "too many arguments");
 	return -1;
 }
 
@@ -63,8 +63,8 @@ static vc_err cat_object(const char *uri, const vc_cli_keys *keys, const char *p
 	manifest = vc_session_manifest_get(session);
 	if (vc_manifest_find(manifest, path) == NULL)
 		err = vc_fail(VC_ERR_NOT_FOUND,
-			      "%s: no object %s in the manifest (see `vchunk inspect %s`)", uri, path,
-			      uri);
+			      "%s: no object %s in the manifest (see `vchunk inspect %s`)", uri,
+			      path, uri);
 	else
 		err = vc_session_read_object(session, manifest, path, &plain);
 	if (err == VC_OK)

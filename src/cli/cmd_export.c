@@ -103,10 +103,10 @@ typedef struct fvecs_ctx {
 	int fd;
 	uint32_t dim;
 	uint64_t total;
-	bool by_id;       /* rows placed at their numeric id */
+	bool by_id;	  /* rows placed at their numeric id */
 	bool not_numeric; /* an id that is not a row number was seen */
 	uint8_t *row_buf;
-	uint64_t next;    /* next sequential row */
+	uint64_t next; /* next sequential row */
 } fvecs_ctx;
 
 /* Is @p id a canonical row number ("0", "17", no sign, no leading zero) below @p total? */
@@ -153,8 +153,8 @@ static vc_err fvecs_row(void *ctx, const vc_chunk *chunk, uint32_t row)
 
 static vc_err export_fvecs(vc_session *session, const vc_manifest *manifest, int fd)
 {
-	fvecs_ctx f = {.fd = fd, .dim = manifest->dim, .total = manifest->total_vectors,
-		       .by_id = true};
+	fvecs_ctx f = {
+	    .fd = fd, .dim = manifest->dim, .total = manifest->total_vectors, .by_id = true};
 	vc_err err;
 
 	f.row_buf = malloc(4 + 4 * (size_t)f.dim);
@@ -176,10 +176,10 @@ static vc_err export_fvecs(vc_session *session, const vc_manifest *manifest, int
 static int export_parse(const vc_command *command, int argc, char **argv, vc_cli_keys *keys)
 {
 	static const struct option options[] = {
-		{"key", required_argument, NULL, 'K'},
-		{"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"key", required_argument, NULL, 'K'},
+	    {"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 
 	for (;;) {
@@ -196,7 +196,7 @@ static int export_parse(const vc_command *command, int argc, char **argv, vc_cli
 	}
 	if (argc - optind != 2)
 		return vc_cli_usage_error(command, argc - optind < 2 ? "missing SESSION or OUTPUT"
-								   : "too many arguments");
+								     : "too many arguments");
 	return -1;
 }
 

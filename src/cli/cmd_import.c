@@ -71,13 +71,13 @@ static void progress_draw(progress *p, const vc_input *input, uint64_t count, bo
 static int import_parse(const vc_command *command, int argc, char **argv, import_args *args)
 {
 	static const struct option options[] = {
-		{"key", required_argument, NULL, 'K'},
-		{"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
-		{"no-encryption", no_argument, NULL, VC_CLI_OPT_NO_ENCRYPTION},
-		{"chunk-size", required_argument, NULL, 'c'},
-		{"metric", required_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"key", required_argument, NULL, 'K'},
+	    {"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
+	    {"no-encryption", no_argument, NULL, VC_CLI_OPT_NO_ENCRYPTION},
+	    {"chunk-size", required_argument, NULL, 'c'},
+	    {"metric", required_argument, NULL, 'm'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	unsigned long long value;
 
@@ -92,12 +92,14 @@ static int import_parse(const vc_command *command, int argc, char **argv, import
 		case VC_CLI_OPT_NO_ENCRYPTION: args->keys.no_encryption = true; break;
 		case 'c':
 			if (!vc_cli_parse_uint(optarg, 1, 100000000, &value))
-				return vc_cli_usage_error(command, "--chunk-size must be 1..100000000, not '%s'", optarg);
+				return vc_cli_usage_error(
+				    command, "--chunk-size must be 1..100000000, not '%s'", optarg);
 			args->chunk_size = (uint32_t)value;
 			break;
 		case 'm':
 			if (!vc_metric_parse(optarg, &args->metric))
-				return vc_cli_usage_error(command, "unknown metric '%s' (cosine, l2 or dot)", optarg);
+				return vc_cli_usage_error(
+				    command, "unknown metric '%s' (cosine, l2 or dot)", optarg);
 			break;
 		case 'h': return vc_cli_help(command);
 		default: return vc_cli_bad_option(command, opt, argv);
@@ -105,10 +107,10 @@ static int import_parse(const vc_command *command, int argc, char **argv, import
 	}
 	if (argc - optind != 2)
 		return vc_cli_usage_error(command, argc - optind < 2 ? "missing INPUT or SESSION"
-								   : "too many arguments");
+								     : "too many arguments");
 	if (args->keys.no_encryption && (args->keys.key_file != NULL || args->keys.ask_passphrase))
-		return vc_cli_usage_error(command,
-					  "--no-encryption cannot be combined with --key or --passphrase");
+		return vc_cli_usage_error(
+		    command, "--no-encryption cannot be combined with --key or --passphrase");
 	if (args->keys.key_file != NULL && args->keys.ask_passphrase)
 		return vc_cli_usage_error(command, "give either --key or --passphrase, not both");
 	args->input = argv[optind];
@@ -207,7 +209,8 @@ int vc_cmd_import(const vc_command *command, int argc, char **argv)
 		status = vc_cli_fail();
 		goto out;
 	}
-	if (!args.keys.no_encryption && args.keys.key_file == NULL && args.keys.passphrase == NULL) {
+	if (!args.keys.no_encryption && args.keys.key_file == NULL &&
+	    args.keys.passphrase == NULL) {
 		status = import_refuse_without_key();
 		goto out;
 	}

@@ -14,15 +14,15 @@
 typedef enum mac_state { MAC_NONE, MAC_UNCHECKED, MAC_VERIFIED } mac_state;
 
 static const char *const mac_text[] = {
-	[MAC_NONE] = "none (plaintext session)",
-	[MAC_UNCHECKED] = "not checked (no key given)",
-	[MAC_VERIFIED] = "verified with the given key",
+    [MAC_NONE] = "none (plaintext session)",
+    [MAC_UNCHECKED] = "not checked (no key given)",
+    [MAC_VERIFIED] = "verified with the given key",
 };
 
 static const char *const mac_word[] = {
-	[MAC_NONE] = "none",
-	[MAC_UNCHECKED] = "unchecked",
-	[MAC_VERIFIED] = "verified",
+    [MAC_NONE] = "none",
+    [MAC_UNCHECKED] = "unchecked",
+    [MAC_VERIFIED] = "verified",
 };
 
 static void format_time(int64_t t, char *buf, size_t size)
@@ -169,11 +169,11 @@ static int inspect_parse(const vc_command *command, int argc, char **argv, vc_cl
 			 bool *as_json)
 {
 	static const struct option options[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"key", required_argument, NULL, 'K'},
-		{"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"key", required_argument, NULL, 'K'},
+	    {"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 
 	for (;;) {
@@ -191,7 +191,7 @@ static int inspect_parse(const vc_command *command, int argc, char **argv, vc_cl
 	}
 	if (argc - optind != 1)
 		return vc_cli_usage_error(command, argc - optind < 1 ? "missing SESSION"
-								   : "too many arguments");
+								     : "too many arguments");
 	return -1;
 }
 
@@ -230,8 +230,8 @@ int vc_cmd_inspect(const vc_command *command, int argc, char **argv)
 	if (as_json) {
 		json_t *summary = summary_json(uri, shown, mac);
 
-		status = json_dumpf(summary, stdout, JSON_INDENT(2)) == 0 ? VC_EXIT_OK
-									 : VC_EXIT_ERROR;
+		status =
+		    json_dumpf(summary, stdout, JSON_INDENT(2)) == 0 ? VC_EXIT_OK : VC_EXIT_ERROR;
 		putchar('\n');
 		json_decref(summary);
 	} else {

@@ -7,8 +7,8 @@
 int vc_cmd_keygen(const vc_command *command, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	char key_id[2 * VC_KEY_ID_BYTES + 1] = "";
 	vc_keyring *keyring = NULL;
@@ -24,7 +24,7 @@ int vc_cmd_keygen(const vc_command *command, int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return vc_cli_usage_error(command, argc - optind < 1 ? "missing FILE"
-								   : "too many arguments");
+								     : "too many arguments");
 	if (vc_key_generate_file(argv[optind]) != VC_OK)
 		return vc_cli_fail();
 	if (vc_keyring_from_file(argv[optind], &keyring) == VC_OK)

@@ -14,7 +14,7 @@
 
 typedef struct query_args {
 	vc_cli_keys keys;
-	vc_query query;  /* everything but the vector */
+	vc_query query; /* everything but the vector */
 	bool tsv;
 	const char *batch;
 	json_t *filter;
@@ -121,8 +121,9 @@ static vc_err parse_vector(const char *text, size_t len, const char *where, vc_f
 		float f = (float)json_number_value(value);
 
 		if (!json_is_number(value) || !isfinite(f)) {
-			err = vc_fail(VC_ERR_INVALID, "%s: value %zu of the query is not a finite "
-						      "float32 number",
+			err = vc_fail(VC_ERR_INVALID,
+				      "%s: value %zu of the query is not a finite "
+				      "float32 number",
 				      where, i + 1);
 			break;
 		}
@@ -240,7 +241,8 @@ static int query_option(const vc_command *command, int opt, char **argv, query_a
 		args->filter = json_loads(optarg, 0, &error);
 		if (!json_is_object(args->filter))
 			return vc_cli_usage_error(command, "--filter needs a JSON object: %s",
-						  args->filter == NULL ? error.text : "not an object");
+						  args->filter == NULL ? error.text
+								       : "not an object");
 		return -1;
 	case 'h': return vc_cli_help(command);
 	default: return vc_cli_bad_option(command, opt, argv);
@@ -250,17 +252,17 @@ static int query_option(const vc_command *command, int opt, char **argv, query_a
 static int query_parse(const vc_command *command, int argc, char **argv, query_args *args)
 {
 	static const struct option options[] = {
-		{"key", required_argument, NULL, 'K'},
-		{"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
-		{"format", required_argument, NULL, 'f'},
-		{"batch", required_argument, NULL, 'b'},
-		{"threshold", required_argument, NULL, 't'},
-		{"exact", no_argument, NULL, 'e'},
-		{"filter", required_argument, NULL, 'F'},
-		{"ef", required_argument, NULL, 'E'},
-		{"nprobe", required_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"key", required_argument, NULL, 'K'},
+	    {"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
+	    {"format", required_argument, NULL, 'f'},
+	    {"batch", required_argument, NULL, 'b'},
+	    {"threshold", required_argument, NULL, 't'},
+	    {"exact", no_argument, NULL, 'e'},
+	    {"filter", required_argument, NULL, 'F'},
+	    {"ef", required_argument, NULL, 'E'},
+	    {"nprobe", required_argument, NULL, 'P'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int remaining;
 

@@ -29,10 +29,10 @@ static void report_problem(void *ctx, const char *path, vc_err err, const char *
 static int verify_parse(const vc_command *command, int argc, char **argv, vc_cli_keys *keys)
 {
 	static const struct option options[] = {
-		{"key", required_argument, NULL, 'K'},
-		{"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"key", required_argument, NULL, 'K'},
+	    {"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 
 	for (;;) {
@@ -49,7 +49,7 @@ static int verify_parse(const vc_command *command, int argc, char **argv, vc_cli
 	}
 	if (argc - optind != 1)
 		return vc_cli_usage_error(command, argc - optind < 1 ? "missing SESSION"
-								   : "too many arguments");
+								     : "too many arguments");
 	return -1;
 }
 

@@ -16,10 +16,10 @@ static const struct {
 	vc_input_format format;
 	const vc_input_ops *ops;
 } formats[] = {
-	{".jsonl", VC_INPUT_JSONL, &vc_input_jsonl_ops},
-	{".csv", VC_INPUT_CSV, &vc_input_csv_ops},
-	{".fvecs", VC_INPUT_FVECS, &vc_input_fvecs_ops},
-	{".npy", VC_INPUT_NPY, &vc_input_npy_ops},
+    {".jsonl", VC_INPUT_JSONL, &vc_input_jsonl_ops},
+    {".csv", VC_INPUT_CSV, &vc_input_csv_ops},
+    {".fvecs", VC_INPUT_FVECS, &vc_input_fvecs_ops},
+    {".npy", VC_INPUT_NPY, &vc_input_npy_ops},
 };
 
 #define FORMAT_COUNT (sizeof(formats) / sizeof(formats[0]))
@@ -36,9 +36,9 @@ vc_err vc_input_format_from_path(const char *path, vc_input_format *out)
 			return VC_OK;
 		}
 	}
-	return vc_fail(VC_ERR_INVALID,
-		       "%s: unknown input format (the name must end in .jsonl, .csv, .fvecs or .npy)",
-		       path);
+	return vc_fail(
+	    VC_ERR_INVALID,
+	    "%s: unknown input format (the name must end in .jsonl, .csv, .fvecs or .npy)", path);
 }
 
 const char *vc_input_format_name(vc_input_format format)

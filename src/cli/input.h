@@ -29,10 +29,10 @@ typedef enum vc_input_format {
  * next vc_input_next() or vc_input_close(); callers copy what they keep.
  */
 typedef struct vc_input_record {
-	const char *id;     /**< non-empty; row number ("0", "1", ...) for .fvecs/.npy */
+	const char *id;	     /**< non-empty; row number ("0", "1", ...) for .fvecs/.npy */
 	const float *vector; /**< dim finite floats */
 	uint32_t dim;
-	json_t *metadata;   /**< borrowed; NULL when the record has none */
+	json_t *metadata; /**< borrowed; NULL when the record has none */
 } vc_input_record;
 
 typedef struct vc_input vc_input;
@@ -53,10 +53,10 @@ struct vc_input {
 	vc_input_format format;
 	char *path;
 	FILE *file;
-	uint64_t size;     /**< file size in bytes (0 when not a regular file) */
+	uint64_t size;	   /**< file size in bytes (0 when not a regular file) */
 	uint64_t position; /**< 1-based line (text) or 0-based row (binary) of the last record */
 	uint64_t consumed; /**< bytes of the file the reader has used */
-	uint32_t dim;      /**< fixed by the first record; 0 before */
+	uint32_t dim;	   /**< fixed by the first record; 0 before */
 	void *priv;
 };
 
@@ -92,7 +92,7 @@ void vc_input_close(vc_input *input);
 
 /** Record "FILE:LINE: message" (text) or "FILE: row N: message" (binary) and return @p err. */
 vc_err vc_input_fail(const vc_input *input, vc_err err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /** Check that @p dim matches the input's dimension, fixing it on the first record. */
 vc_err vc_input_check_dim(vc_input *input, uint32_t dim);

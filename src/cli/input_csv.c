@@ -118,8 +118,9 @@ static vc_err csv_values(vc_input *input, csv_state *state, const char *rest)
 
 		index++;
 		if (!csv_number(rest, len, &value, &range))
-			return vc_input_fail(input, VC_ERR_INVALID, "value %zu (\"%.*s\") is not a number",
-					     index, (int)(len > 40 ? 40 : len), rest);
+			return vc_input_fail(input, VC_ERR_INVALID,
+					     "value %zu (\"%.*s\") is not a number", index,
+					     (int)(len > 40 ? 40 : len), rest);
 		if (range)
 			return vc_input_fail(input, VC_ERR_INVALID,
 					     "value %zu is outside the float32 range", index);
@@ -191,7 +192,7 @@ static void csv_close(vc_input *input)
 }
 
 const vc_input_ops vc_input_csv_ops = {
-	.open = csv_open,
-	.next = csv_next,
-	.close = csv_close,
+    .open = csv_open,
+    .next = csv_next,
+    .close = csv_close,
 };

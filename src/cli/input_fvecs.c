@@ -11,7 +11,7 @@
 
 typedef struct fvecs_state {
 	vc_float_buf vector;
-	uint64_t rows;   /* rows read so far */
+	uint64_t rows; /* rows read so far */
 	char id[24];
 } fvecs_state;
 
@@ -92,7 +92,7 @@ static void fvecs_close(vc_input *input)
 }
 
 const vc_input_ops vc_input_fvecs_ops = {
-	.open = fvecs_open,
-	.next = fvecs_next,
-	.close = fvecs_close,
+    .open = fvecs_open,
+    .next = fvecs_next,
+    .close = fvecs_close,
 };

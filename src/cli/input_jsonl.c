@@ -14,7 +14,7 @@
 typedef struct jsonl_state {
 	vc_line_reader lines;
 	vc_float_buf vector;
-	json_t *object; /* the current line, holding id and metadata */
+	json_t *object;	 /* the current line, holding id and metadata */
 	char number[24]; /* integer ids converted to text */
 } jsonl_state;
 
@@ -41,7 +41,8 @@ static vc_err jsonl_vector(vc_input *input, jsonl_state *state, const json_t *ar
 	vc_err err;
 
 	if (!json_is_array(array))
-		return vc_input_fail(input, VC_ERR_INVALID, "\"vector\" must be an array of numbers");
+		return vc_input_fail(input, VC_ERR_INVALID,
+				     "\"vector\" must be an array of numbers");
 	count = json_array_size(array);
 	if (count > VC_INPUT_MAX_DIM)
 		return vc_input_fail(input, VC_ERR_INVALID,
@@ -79,8 +80,7 @@ static vc_err jsonl_id(vc_input *input, jsonl_state *state, const json_t *id, co
 		return VC_OK;
 	}
 	if (!json_is_string(id))
-		return vc_input_fail(input, VC_ERR_INVALID,
-				     "\"id\" is missing or not a string");
+		return vc_input_fail(input, VC_ERR_INVALID, "\"id\" is missing or not a string");
 	if (json_string_length(id) == 0)
 		return vc_input_fail(input, VC_ERR_INVALID, "\"id\" is empty");
 	if (strlen(json_string_value(id)) != json_string_length(id))
@@ -162,7 +162,7 @@ static void jsonl_close(vc_input *input)
 }
 
 const vc_input_ops vc_input_jsonl_ops = {
-	.open = jsonl_open,
-	.next = jsonl_next,
-	.close = jsonl_close,
+    .open = jsonl_open,
+    .next = jsonl_next,
+    .close = jsonl_close,
 };

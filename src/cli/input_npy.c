@@ -17,8 +17,8 @@
 
 typedef struct npy_state {
 	vc_float_buf vector;
-	uint64_t rows;  /* N from the header */
-	uint64_t next;  /* next row to read */
+	uint64_t rows; /* N from the header */
+	uint64_t next; /* next row to read */
 	char id[24];
 } npy_state;
 
@@ -26,7 +26,7 @@ typedef struct npy_state {
 typedef struct npy_header {
 	char descr[16];
 	int fortran_order; /* -1: absent */
-	int shape_len;     /* -1: absent */
+	int shape_len;	   /* -1: absent */
 	uint64_t shape[2];
 } npy_header;
 
@@ -180,8 +180,9 @@ static vc_err npy_check(const vc_input *input, const npy_header *h)
 			       "(numpy.ascontiguousarray)",
 			       input->path);
 	if (h->shape_len != 2)
-		return vc_fail(VC_ERR_INVALID, "%s: array has %d dimensions; expected 2 (rows, dim)",
-			       input->path, h->shape_len);
+		return vc_fail(VC_ERR_INVALID,
+			       "%s: array has %d dimensions; expected 2 (rows, dim)", input->path,
+			       h->shape_len);
 	if (h->shape[1] == 0 || h->shape[1] > VC_INPUT_MAX_DIM)
 		return vc_fail(VC_ERR_INVALID, "%s: vector dimension %llu is not in 1..%u",
 			       input->path, (unsigned long long)h->shape[1], VC_INPUT_MAX_DIM);
@@ -216,7 +217,7 @@ static vc_err npy_read_header(vc_input *input, npy_header *h)
 		return vc_fail(VC_ERR_INVALID, "%s: bad .npy header: truncated", input->path);
 	header_len = len_bytes == 2 ? (uint32_t)(prefix[8] | prefix[9] << 8)
 				    : (uint32_t)prefix[8] | (uint32_t)prefix[9] << 8 |
-					      (uint32_t)prefix[10] << 16 | (uint32_t)prefix[11] << 24;
+					  (uint32_t)prefix[10] << 16 | (uint32_t)prefix[11] << 24;
 	if (header_len == 0 || header_len > NPY_MAX_HEADER)
 		return vc_fail(VC_ERR_INVALID, "%s: bad .npy header: length %u", input->path,
 			       header_len);
@@ -250,11 +251,10 @@ static vc_err npy_open(vc_input *input)
 		return err;
 	data_bytes = h.shape[0] * h.shape[1] * sizeof(float);
 	if (input->size > 0 && input->size - input->consumed > data_bytes)
-		return vc_fail(VC_ERR_INVALID,
-			       "%s: %llu bytes after the last row of the (%llu, %llu) array",
-			       input->path,
-			       (unsigned long long)(input->size - input->consumed - data_bytes),
-			       (unsigned long long)h.shape[0], (unsigned long long)h.shape[1]);
+		return vc_fail(
+		    VC_ERR_INVALID, "%s: %llu bytes after the last row of the (%llu, %llu) array",
+		    input->path, (unsigned long long)(input->size - input->consumed - data_bytes),
+		    (unsigned long long)h.shape[0], (unsigned long long)h.shape[1]);
 	state = calloc(1, sizeof(*state));
 	if (state == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory opening %s", input->path);
@@ -316,7 +316,7 @@ static void npy_close(vc_input *input)
 }
 
 const vc_input_ops vc_input_npy_ops = {
-	.open = npy_open,
-	.next = npy_next,
-	.close = npy_close,
+    .open = npy_open,
+    .next = npy_next,
+    .close = npy_close,
 };

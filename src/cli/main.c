@@ -8,64 +8,64 @@
 #include "cli/cli.h"
 
 static const char key_help[] =
-	"  -K, --key FILE       32-byte key file (default: $VCHUNK_KEY_FILE)\n"
-	"      --passphrase     use a passphrase: $VCHUNK_PASSPHRASE, else asked on the terminal\n";
+    "  -K, --key FILE       32-byte key file (default: $VCHUNK_KEY_FILE)\n"
+    "      --passphrase     use a passphrase: $VCHUNK_PASSPHRASE, else asked on the terminal\n";
 
 static const vc_command commands[] = {
-	{"keygen", "write a new random 32-byte key file (mode 0600)", "vchunk keygen FILE",
-	 "Writes a new key. Keep it safe: without it an encrypted session cannot be read.\n",
-	 vc_cmd_keygen},
-	{"import", "create a session from a .jsonl, .csv, .fvecs or .npy file",
-	 "vchunk import [--key FILE | --passphrase | --no-encryption] [--chunk-size N] "
-	 "[--metric cosine|l2|dot] INPUT SESSION",
-	 "Creates a new session at SESSION (a directory, dir:PATH or s5+http://HOST:PORT/PATH)\n"
-	 "from INPUT, chosen by extension:\n"
-	 "  .jsonl  one {\"id\": \"...\", \"vector\": [...], \"metadata\": {...}} per line\n"
-	 "          (metadata optional; an integer id is taken as its decimal text)\n"
-	 "  .csv    id,value,value,... per line; the first line is a header only when its\n"
-	 "          second field is not a number; the id may be \"quoted\"\n"
-	 "  .fvecs  int32 dimension + float32 values per row, little-endian; ids are row numbers\n"
-	 "  .npy    2-D little-endian float32 array in C order; ids are row numbers\n"
-	 "Encryption is on by default and needs a key (see `vchunk keygen`).\n"
-	 "  -K, --key FILE       encrypt with this key file (default: $VCHUNK_KEY_FILE)\n"
-	 "      --passphrase     encrypt with a passphrase (Argon2id): $VCHUNK_PASSPHRASE, else\n"
-	 "                       asked twice on the terminal\n"
-	 "      --no-encryption  store plaintext (public data, debugging)\n"
-	 "  -c, --chunk-size N   vectors per chunk (default 10000)\n"
-	 "  -m, --metric NAME    cosine (default), l2 or dot\n",
-	 vc_cmd_import},
-	{"inspect", "describe a session (no key needed; with a key the MAC is checked)",
-	 "vchunk inspect [--json] [--key FILE | --passphrase] SESSION",
-	 "      --json           print the summary as one JSON object\n", vc_cmd_inspect},
-	{"verify", "authenticate and check every object of a session",
-	 "vchunk verify [--key FILE | --passphrase] SESSION",
-	 "Prints \"OK: N objects verified\" and exits 0, or one line per problem and exits 1.\n",
-	 vc_cmd_verify},
-	{"cat", "print one decrypted object (manifest.json, chunks/chunk-N.cbor, metadata.cbor)",
-	 "vchunk cat [--key FILE | --passphrase] SESSION PATH",
-	 "manifest.json is printed as stored; other objects as their canonical plaintext.\n",
-	 vc_cmd_cat},
-	{"export", "write every vector of a session to a .jsonl or .fvecs file",
-	 "vchunk export [--key FILE | --passphrase] SESSION OUTPUT",
-	 "OUTPUT ending in .jsonl gets ids, vectors and metadata; .fvecs gets the vectors, in id\n"
-	 "order when the ids are row numbers (as after importing .fvecs or .npy). OUTPUT must not\n"
-	 "exist yet.\n",
-	 vc_cmd_export},
-	{"query", "search a session",
-	 "vchunk query [--key FILE] [-k N] [--format json|tsv] [--batch FILE.fvecs] "
-	 "[--threshold X] [--exact] [--filter JSON] [--ef N] [--nprobe N] SESSION [QUERY]",
-	 "QUERY is a JSON array of floats; without it (and without --batch) one JSON array per\n"
-	 "line is read from standard input.\n"
-	 "  -k N                 results per query (default 10; no upper limit)\n"
-	 "  -f, --format FMT     json (default): one object per query per line;\n"
-	 "                       tsv: rank<TAB>id<TAB>score, queries separated by a blank line\n"
-	 "  -b, --batch FILE     run every row of an .fvecs file as a query\n"
-	 "  -t, --threshold X    keep only scores >= X (cosine, dot) or distances <= X (l2)\n"
-	 "  -e, --exact          exact (flat) search\n"
-	 "  -F, --filter JSON    metadata filter, e.g. '{\"year\": {\"$gte\": 2000}}'\n"
-	 "      --ef N           HNSW search breadth\n"
-	 "      --nprobe N       IVF lists probed\n",
-	 vc_cmd_query},
+    {"keygen", "write a new random 32-byte key file (mode 0600)", "vchunk keygen FILE",
+     "Writes a new key. Keep it safe: without it an encrypted session cannot be read.\n",
+     vc_cmd_keygen},
+    {"import", "create a session from a .jsonl, .csv, .fvecs or .npy file",
+     "vchunk import [--key FILE | --passphrase | --no-encryption] [--chunk-size N] "
+     "[--metric cosine|l2|dot] INPUT SESSION",
+     "Creates a new session at SESSION (a directory, dir:PATH or s5+http://HOST:PORT/PATH)\n"
+     "from INPUT, chosen by extension:\n"
+     "  .jsonl  one {\"id\": \"...\", \"vector\": [...], \"metadata\": {...}} per line\n"
+     "          (metadata optional; an integer id is taken as its decimal text)\n"
+     "  .csv    id,value,value,... per line; the first line is a header only when its\n"
+     "          second field is not a number; the id may be \"quoted\"\n"
+     "  .fvecs  int32 dimension + float32 values per row, little-endian; ids are row numbers\n"
+     "  .npy    2-D little-endian float32 array in C order; ids are row numbers\n"
+     "Encryption is on by default and needs a key (see `vchunk keygen`).\n"
+     "  -K, --key FILE       encrypt with this key file (default: $VCHUNK_KEY_FILE)\n"
+     "      --passphrase     encrypt with a passphrase (Argon2id): $VCHUNK_PASSPHRASE, else\n"
+     "                       asked twice on the terminal\n"
+     "      --no-encryption  store plaintext (public data, debugging)\n"
+     "  -c, --chunk-size N   vectors per chunk (default 10000)\n"
+     "  -m, --metric NAME    cosine (default), l2 or dot\n",
+     vc_cmd_import},
+    {"inspect", "describe a session (no key needed; with a key the MAC is checked)",
+     "vchunk inspect [--json] [--key FILE | --passphrase] SESSION",
+     "      --json           print the summary as one JSON object\n", vc_cmd_inspect},
+    {"verify", "authenticate and check every object of a session",
+     "vchunk verify [--key FILE | --passphrase] SESSION",
+     "Prints \"OK: N objects verified\" and exits 0, or one line per problem and exits 1.\n",
+     vc_cmd_verify},
+    {"cat", "print one decrypted object (manifest.json, chunks/chunk-N.cbor, metadata.cbor)",
+     "vchunk cat [--key FILE | --passphrase] SESSION PATH",
+     "manifest.json is printed as stored; other objects as their canonical plaintext.\n",
+     vc_cmd_cat},
+    {"export", "write every vector of a session to a .jsonl or .fvecs file",
+     "vchunk export [--key FILE | --passphrase] SESSION OUTPUT",
+     "OUTPUT ending in .jsonl gets ids, vectors and metadata; .fvecs gets the vectors, in id\n"
+     "order when the ids are row numbers (as after importing .fvecs or .npy). OUTPUT must not\n"
+     "exist yet.\n",
+     vc_cmd_export},
+    {"query", "search a session",
+     "vchunk query [--key FILE] [-k N] [--format json|tsv] [--batch FILE.fvecs] "
+     "[--threshold X] [--exact] [--filter JSON] [--ef N] [--nprobe N] SESSION [QUERY]",
+     "QUERY is a JSON array of floats; without it (and without --batch) one JSON array per\n"
+     "line is read from standard input.\n"
+     "  -k N                 results per query (default 10; no upper limit)\n"
+     "  -f, --format FMT     json (default): one object per query per line;\n"
+     "                       tsv: rank<TAB>id<TAB>score, queries separated by a blank line\n"
+     "  -b, --batch FILE     run every row of an .fvecs file as a query\n"
+     "  -t, --threshold X    keep only scores >= X (cosine, dot) or distances <= X (l2)\n"
+     "  -e, --exact          exact (flat) search\n"
+     "  -F, --filter JSON    metadata filter, e.g. '{\"year\": {\"$gte\": 2000}}'\n"
+     "      --ef N           HNSW search breadth\n"
+     "      --nprobe N       IVF lists probed\n",
+     vc_cmd_query},
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
@@ -81,8 +81,8 @@ static void print_usage(FILE *out)
 
 int vc_cli_help(const vc_command *command)
 {
-	bool takes_key = strstr(command->usage, "--key") != NULL &&
-			 strcmp(command->name, "import") != 0;
+	bool takes_key =
+	    strstr(command->usage, "--key") != NULL && strcmp(command->name, "import") != 0;
 
 	printf("usage: %s\n\n%s\n", command->usage, command->summary);
 	if (command->help[0] != '\0')

@@ -82,13 +82,13 @@ static void test_format_from_path(void **state)
 
 static void test_jsonl_records(void **state)
 {
-	const char *path = write_text("ok.jsonl",
-				      "{\"id\": \"a\", \"vector\": [1, -2.5, 0.1], \"metadata\": "
-				      "{\"year\": 2001}}\n"
-				      "\n"
-				      "{\"id\": 7, \"vector\": [3.4028234e38, 1e-45, 0]}\r\n"
-				      "  \t\n"
-				      "{\"vector\": [0,0,1], \"id\": \"c\", \"metadata\": null}");
+	const char *path =
+	    write_text("ok.jsonl", "{\"id\": \"a\", \"vector\": [1, -2.5, 0.1], \"metadata\": "
+				   "{\"year\": 2001}}\n"
+				   "\n"
+				   "{\"id\": 7, \"vector\": [3.4028234e38, 1e-45, 0]}\r\n"
+				   "  \t\n"
+				   "{\"vector\": [0,0,1], \"id\": \"c\", \"metadata\": null}");
 	vc_input *input;
 	vc_input_record record;
 	bool eof;
@@ -276,7 +276,8 @@ static void test_fvecs(void **state)
 
 	expect_error(write_file("trunc.fvecs", data, len - 5),
 		     "trunc.fvecs: row 1: truncated row: 7 of 12 bytes");
-	expect_error(write_file("trunc2.fvecs", data, len / 2 + 2), "trunc2.fvecs: row 1: truncated");
+	expect_error(write_file("trunc2.fvecs", data, len / 2 + 2),
+		     "trunc2.fvecs: row 1: truncated");
 	len = fvecs_row(data, 3, v);
 	len += fvecs_row(data + len, 2, v);
 	expect_error(write_file("dim.fvecs", data, len),
@@ -331,8 +332,8 @@ static void test_npy(void **state)
 	size_t count;
 
 	(void)state;
-	len = npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }", 3,
-			4);
+	len =
+	    npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }", 3, 4);
 	assert_int_equal(vc_input_open(write_file("ok.npy", data, len), &input), VC_OK);
 	for (int row = 0; row < 3; row++) {
 		char id[8];
@@ -361,27 +362,36 @@ static void test_npy_errors(void **state)
 	size_t len;
 
 	(void)state;
-	len = npy_build(data, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", 2, 4);
+	len =
+	    npy_build(data, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", 2, 4);
 	expect_error(write_file("f8.npy", data, len), "dtype is '<f8'");
-	len = npy_build(data, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 2, 2);
+	len =
+	    npy_build(data, 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 2, 2);
 	expect_error(write_file("fortran.npy", data, len), "Fortran order");
 	len = npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", 1, 4);
 	expect_error(write_file("oned.npy", data, len), "array has 1 dimensions");
 	len = npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False}", 0, 0);
 	expect_error(write_file("noshape.npy", data, len), "bad .npy header: 'descr'");
-	len = npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), "
-				 "'extra': 1}", 2, 2);
+	len = npy_build(data, 1,
+			"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), "
+			"'extra': 1}",
+			2, 2);
 	expect_error(write_file("extra.npy", data, len), "unknown or repeated key");
-	len = npy_build(data, 1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, "
-				 "'shape': (2, 2)}", 2, 2);
+	len = npy_build(data, 1,
+			"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, "
+			"'shape': (2, 2)}",
+			2, 2);
 	expect_error(write_file("repeat.npy", data, len), "unknown or repeated key");
-	len = npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", 3, 2);
+	len =
+	    npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", 3, 2);
 	expect_error(write_file("trunc.npy", data, len - 3), "trunc.npy: row 2: truncated");
-	len = npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 3, 2);
+	len =
+	    npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", 3, 2);
 	expect_error(write_file("trailing.npy", data, len), "8 bytes after the last row");
 	memcpy(data, "\x93NUMPX", 6);
 	expect_error(write_file("magic.npy", data, len), "not a .npy file");
-	len = npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", 1, 2);
+	len =
+	    npy_build(data, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", 1, 2);
 	memcpy(data + len - 4, "\x00\x00\xc0\x7f", 4); /* NaN */
 	expect_error(write_file("nan.npy", data, len), "nan.npy: row 0: value 2 is NaN");
 }
@@ -404,16 +414,16 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format_from_path),
-		cmocka_unit_test(test_jsonl_records),
-		cmocka_unit_test(test_jsonl_errors),
-		cmocka_unit_test(test_jsonl_long_line),
-		cmocka_unit_test(test_csv_records),
-		cmocka_unit_test(test_csv_header_only_when_not_number),
-		cmocka_unit_test(test_csv_errors),
-		cmocka_unit_test(test_fvecs),
-		cmocka_unit_test(test_npy),
-		cmocka_unit_test(test_npy_errors),
+	    cmocka_unit_test(test_format_from_path),
+	    cmocka_unit_test(test_jsonl_records),
+	    cmocka_unit_test(test_jsonl_errors),
+	    cmocka_unit_test(test_jsonl_long_line),
+	    cmocka_unit_test(test_csv_records),
+	    cmocka_unit_test(test_csv_header_only_when_not_number),
+	    cmocka_unit_test(test_csv_errors),
+	    cmocka_unit_test(test_fvecs),
+	    cmocka_unit_test(test_npy),
+	    cmocka_unit_test(test_npy_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
