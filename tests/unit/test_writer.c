@@ -317,6 +317,39 @@ static void test_abort_removes_objects(void **state)
 	assert_int_equal(count_files(fx->uri), 0);
 }
 
+static void test_failed_put_leaves_no_session(void **state)
+{
+	fixture *fx = *state;
+	vc_create_options create = {.key_file = fx->key, .chunk_size = 10};
+	vc_writer *writer = NULL;
+	char blocker[320], chunks[256];
+	vc_err err = VC_OK;
+	uint32_t added = 0;
+	float v[3];
+	char id[16];
+
+	/* A directory where chunk 3 must go makes its put fail after three chunks were stored. */
+	snprintf(chunks, sizeof(chunks), "%s/chunks", fx->uri);
+	snprintf(blocker, sizeof(blocker), "%s/chunk-3.cbor", chunks);
+	assert_int_equal(mkdir(fx->uri, 0700), 0);
+	assert_int_equal(mkdir(chunks, 0700), 0);
+	assert_int_equal(mkdir(blocker, 0700), 0);
+	assert_int_equal(vc_writer_create(fx->uri, &create, &writer), VC_OK);
+	for (; added < 60 && err == VC_OK; added++) {
+		snprintf(id, sizeof(id), "v%u", added);
+		make_vector(added, 3, v);
+		err = vc_writer_add(writer, id, v, 3, NULL);
+	}
+	assert_int_not_equal(err, VC_OK);
+	assert_int_equal(added, 40);
+	assert_non_null(strstr(vc_last_error(), "chunk-3.cbor"));
+	assert_int_equal(count_files(fx->uri), 3);
+	/* The writer refuses to go on, and committing it cleans up. */
+	assert_int_not_equal(vc_writer_add(writer, "late", v, 3, NULL), VC_OK);
+	assert_int_not_equal(vc_writer_commit(writer), VC_OK);
+	assert_int_equal(count_files(fx->uri), 0);
+}
+
 static void test_empty_session_refused(void **state)
 {
 	fixture *fx = *state;
@@ -379,6 +412,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_vectors_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_existing_session_untouched, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_removes_objects, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_put_leaves_no_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_session_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_create_needs_a_key_choice, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_file_generation, setup, teardown),
