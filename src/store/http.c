@@ -547,7 +547,8 @@ static void collect(batch *b)
 	CURLMsg *msg;
 	int left;
 
-	while ((msg = curl_multi_info_read(b->multi, &left)) != NULL) {
+	for (msg = curl_multi_info_read(b->multi, &left); msg != NULL;
+	     msg = curl_multi_info_read(b->multi, &left)) {
 		vc_http_request *r;
 		void *owner = NULL;
 

@@ -181,6 +181,18 @@ out:
 	free(subset);
 }
 
+/* Index of the first failed object, or @p count if none failed. */
+static size_t first_failure(size_t count, const vc_err *errors)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		if (errors[i] != VC_OK)
+			break;
+	}
+	return i;
+}
+
 static vc_err fault_get_many(vc_store *store, size_t count, const char *const *paths,
 			     vc_bytes *outs, vc_err *errors)
 {
@@ -204,8 +216,7 @@ static vc_err fault_get_many(vc_store *store, size_t count, const char *const *p
 		if (errors[i] == VC_OK)
 			maybe_truncate(f, &outs[i]);
 	}
-	for (i = 0; i < count && errors[i] == VC_OK; i++)
-		;
+	i = first_failure(count, errors);
 	if (i < count && injected[i]) {
 		free(injected);
 		return vc_fail(VC_ERR_UNAVAILABLE, "injected fault reading %s in store %s",

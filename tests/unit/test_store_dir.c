@@ -204,7 +204,7 @@ static size_t count_entries(const char *dir, const char *prefix)
 	DIR *d = opendir(dir);
 
 	assert_non_null(d);
-	while ((e = readdir(d)) != NULL) {
+	for (e = readdir(d); e != NULL; e = readdir(d)) {
 		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
 			n++;
 	}
