@@ -8,11 +8,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include "fs/log.h"
 #include "util/error_i.h"
 
 #define STATFS_BLOCK 4096u
+
+/*
+ * When a read fails, the kernel retries it at once (a failed readahead is followed by a
+ * plain read of the same range). Answering that retry from the failure just seen, for this
+ * long on the same open file, keeps one read(2) within one backend bound.
+ */
+#define FAILURE_HOLD_NS 1000000000ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static vc_fs_file *file_of(struct fuse_file_info *fi)
 {
@@ -145,11 +161,20 @@ static int read_chunk(vc_fs *fs, vc_fs_file *file, char *buf, size_t size, off_t
 	size_t n;
 	vc_err err;
 
+	uint64_t failed_at = atomic_load(&file->failed_at_ns);
+	int rc;
+
 	if (offset < 0 || (uint64_t)offset >= object->plain_size)
 		return 0;
+	if (failed_at != 0 && now_ns() - failed_at < FAILURE_HOLD_NS)
+		return -atomic_load(&file->failed_errno);
 	err = vc_session_chunk_plain_get(fs->session, manifest, file->node.chunk_index, &entry);
-	if (err != VC_OK)
-		return vc_fs_fail(fs, "reading", object->path, err);
+	if (err != VC_OK) {
+		rc = vc_fs_fail(fs, "reading", object->path, err);
+		atomic_store(&file->failed_errno, -rc);
+		atomic_store(&file->failed_at_ns, now_ns());
+		return rc;
+	}
 	plain = vc_cache_entry_value(entry);
 	if (plain->len != object->plain_size) {
 		vc_session_chunk_release(fs->session, entry);
@@ -207,6 +232,26 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+vc_fs_snapshot *vc_fs_open_file_snapshot(vc_fs *fs, const char *path, vc_fs_node *node)
+{
+	vc_fs_snapshot *found = NULL;
+
+	pthread_mutex_lock(&fs->files_lock);
+	for (vc_fs_file *file = fs->files; file != NULL && found == NULL; file = file->next) {
+		vc_fs_node candidate;
+
+		if (vc_fs_resolve(file->snapshot, path, &candidate) == 0 &&
+		    candidate.kind == file->node.kind &&
+		    candidate.chunk_index == file->node.chunk_index) {
+			found = file->snapshot;
+			atomic_fetch_add(&found->refs, 1);
+			*node = candidate;
+		}
+	}
+	pthread_mutex_unlock(&fs->files_lock);
+	return found;
+}
+
 void vc_fs_files_release_all(vc_fs *fs)
 {
 	while (fs->files != NULL) {
@@ -243,7 +288,8 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->nullpath_ok = 1;
 	cfg->entry_timeout = 1.0;
 	cfg->attr_timeout = 1.0;
-	cfg->negative_timeout = 1.0;
+	/* A name missing now may appear with the next epoch: do not cache its absence. */
+	cfg->negative_timeout = 0.0;
 	/* Must equal the max_read mount option (vc_fs_options_fuse_args passes the same). */
 	conn->max_read = fs->options->max_read;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)

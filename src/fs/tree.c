@@ -266,6 +266,15 @@ int vc_fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	}
 	snapshot = vc_fs_snapshot_get(fs);
 	rc = vc_fs_resolve(snapshot, path, &node);
+	if (rc == -ENOENT) {
+		vc_fs_snapshot *older = vc_fs_open_file_snapshot(fs, path, &node);
+
+		if (older != NULL) {
+			vc_fs_snapshot_put(fs, snapshot);
+			snapshot = older;
+			rc = 0;
+		}
+	}
 	if (rc == 0)
 		rc = vc_fs_node_stat(fs, snapshot, &node, st);
 	vc_fs_snapshot_put(fs, snapshot);

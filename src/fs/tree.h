@@ -44,6 +44,9 @@ typedef struct vc_fs_file {
 	vc_fs_snapshot *snapshot;
 	char *text;
 	size_t text_len;
+	/* The last backend failure of a read on this file (monotonic ns) and its errno. */
+	atomic_uint_least64_t failed_at_ns;
+	atomic_int failed_errno;
 } vc_fs_file;
 
 /**
@@ -59,6 +62,13 @@ int vc_fs_resolve(const vc_fs_snapshot *snapshot, const char *path, vc_fs_node *
  */
 int vc_fs_node_stat(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node,
 		    struct stat *st);
+
+/**
+ * The epoch of an open file that @p path names, referenced (vc_fs_snapshot_put), or NULL.
+ * stat(2) of an open file reaches getattr by path, with no file handle: a file removed by a
+ * newer epoch must still stat while it is open.
+ */
+vc_fs_snapshot *vc_fs_open_file_snapshot(vc_fs *fs, const char *path, vc_fs_node *node);
 
 /** Is @p kind a directory? */
 bool vc_fs_node_is_dir(vc_fs_node_kind kind);
