@@ -305,9 +305,7 @@ static void prepare(vc_http_client *c, vc_http_request *r)
 	curl_easy_setopt(e, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_USERAGENT,
-			 "vchunkfs/"
-			 "0.1");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "vchunkfs/0.1");
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -342,6 +340,9 @@ static bool outcome(vc_http_request *r, vc_err err, bool retryable, const char *
 	va_list ap;
 
 	r->err = err;
+	r->message[0] = '\0';
+	if (err == VC_OK)
+		return retryable;
 	used = snprintf(r->message, sizeof(r->message), "%s %s: ", method_name(r->method), r->url);
 	if (used > 0 && (size_t)used < sizeof(r->message)) {
 		va_start(ap, fmt);

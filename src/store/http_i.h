@@ -31,11 +31,11 @@ typedef struct vc_http_request {
 	const uint8_t *upload; /**< PUT: body, borrowed */
 	size_t upload_len;
 	/* outputs */
-	vc_bytes body;	   /**< GET: the requested bytes */
-	uint64_t size;	   /**< HEAD: the object's size */
-	long status;	   /**< last HTTP status (0 if none) */
-	vc_err err;	   /**< outcome */
-	char message[400]; /**< message for err (the URL, status or transport error) */
+	vc_bytes body;	    /**< GET: the requested bytes */
+	uint64_t size;	    /**< HEAD: the object's size */
+	long status;	    /**< last HTTP status (0 if none) */
+	vc_err err;	    /**< outcome */
+	char message[1024]; /**< message for err (the URL, status or transport error) */
 	/* engine state */
 	void *easy;
 	size_t upload_pos;
