@@ -32,7 +32,7 @@ static vc_err prompt_line(int tty, const char *prompt, char *buf, size_t size)
 		quiet = saved;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		quiet.c_lflag |= ECHONL;
-		restore = tcsetattr(tty, TCSAFLUSH, &quiet) == 0;
+		restore = tcsetattr(tty, TCSANOW, &quiet) == 0;
 	}
 	if (write(tty, prompt, strlen(prompt)) < 0)
 		err = vc_fail(VC_ERR_IO, "writing the passphrase prompt: %s", strerror(errno));
@@ -53,7 +53,7 @@ static vc_err prompt_line(int tty, const char *prompt, char *buf, size_t size)
 	}
 	buf[len] = '\0';
 	if (restore)
-		tcsetattr(tty, TCSAFLUSH, &saved);
+		tcsetattr(tty, TCSANOW, &saved);
 	return err;
 }
 

@@ -111,6 +111,21 @@ VCHUNK_PASSPHRASE='correct horse' "$VCHUNK" verify s-pass | grep -q "^OK" || fai
 VCHUNK_PASSPHRASE='wrong horse' expect_fail 1 "key id" "$VCHUNK" verify s-pass
 expect_fail 1 "encrypted.*--key" "$VCHUNK" verify s-pass </dev/null
 
+step "--passphrase on a terminal: asked twice without echo; progress bar only on a terminal"
+if command -v script >/dev/null; then
+	(sleep 0.5; printf 'tty words\n'; sleep 0.3; printf 'tty words\n') |
+		timeout 60 script -qec "'$VCHUNK' import --passphrase sample.jsonl s-tty" /dev/null >tty.out
+	grep -q "Repeat passphrase:" tty.out || fail "no confirmation prompt"
+	if grep -q "tty words" tty.out; then fail "the passphrase was echoed"; fi
+	grep -q "importing \[" tty.out || fail "no progress bar on a terminal"
+	VCHUNK_PASSPHRASE='tty words' "$VCHUNK" verify s-tty | grep -q "^OK" || fail "tty passphrase verify"
+	expect_fail 1 "terminal.*VCHUNK_PASSPHRASE" setsid "$VCHUNK" verify --passphrase s-tty
+else
+	echo "   (script(1) not installed: terminal prompt not exercised)"
+fi
+"$VCHUNK" import --no-encryption sample.jsonl s-notty 2>notty.err >/dev/null
+if grep -q "importing \[" notty.err; then fail "progress bar drawn on a non-terminal"; fi
+
 step "--no-encryption: plaintext objects, inspect says so, no key needed anywhere"
 "$VCHUNK" import --no-encryption --metric dot sample.jsonl s-plain >/dev/null
 "$VCHUNK" verify s-plain | grep -q "^OK" || fail "verify plaintext"
