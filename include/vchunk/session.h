@@ -128,6 +128,8 @@ typedef struct vc_query {
 	bool exact;              /**< force flat search */
 	uint32_t ef;             /**< HNSW ef_search (0: default) */
 	uint32_t nprobe;         /**< IVF lists probed (0: default) */
+	uint32_t threads;        /**< exact search: threads scanning chunks in parallel,
+				      each loading its own (0 or 1: the calling thread only) */
 } vc_query;
 
 typedef struct vc_hit {

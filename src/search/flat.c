@@ -1,6 +1,8 @@
 /* Exact search: every vector of the current manifest is scored, one chunk at a time through the
  * session cache, and the best k (after threshold and filter) are returned. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,21 +25,36 @@
 #define KEY_CHUNK(key) ((size_t)((key) >> 32))
 #define KEY_ROW(key) ((uint32_t)((key)&0xffffffffu))
 
+/* Most threads one exact search uses, whatever the query asks. */
+#define FLAT_MAX_THREADS 16u
+
+/* What every scanning thread shares; read-only during the scan except the two atomics. */
 typedef struct flat_search {
 	vc_session *session;
 	const vc_manifest *manifest;
 	const vc_query *query;
 	const float *vector; /* the query, normalised for cosine */
 	float *normalised;
+#if VC_HAVE_FILTER
+	vc_filter *filter; /* matching is read-only, so threads share it */
+#endif
+	size_t room;	    /* top-k heap size: min(k, total vectors) */
+	atomic_size_t next; /* next chunk index to scan */
+	atomic_bool failed; /* a thread failed: the others stop taking chunks */
+} flat_search;
+
+/* One scanning thread: its own scratch, heap and counters, merged after the scan. */
+typedef struct flat_worker {
+	flat_search *fs;
 	float *scores; /* scratch: one score per row of the chunk being scanned */
 	size_t scores_cap;
 	vc_topk topk;
-#if VC_HAVE_FILTER
-	vc_filter *filter;
-#endif
 	vc_load_counters counters;
 	uint64_t scored;
-} flat_search;
+	vc_err err;
+	char *message; /* a helper thread's failure message (messages are per thread) */
+	pthread_t thread;
+} flat_worker;
 
 vc_err vc_query_validate(const vc_manifest *manifest, const vc_query *query)
 {
@@ -65,11 +82,15 @@ vc_err vc_query_validate(const vc_manifest *manifest, const vc_query *query)
 static vc_err search_init(flat_search *fs)
 {
 	const vc_query *query = fs->query;
-	/* k has no cap, but the heap never needs more room than there are vectors. */
-	uint64_t room =
-	    fs->manifest->total_vectors < query->k ? fs->manifest->total_vectors : query->k;
-	vc_err err;
+	/* k has no cap, but a heap never needs more room than there are vectors. */
+	uint64_t total = fs->manifest->total_vectors;
+	vc_err err = VC_OK;
 
+	fs->room = total < query->k ? (size_t)total : query->k;
+	if (fs->room == 0)
+		fs->room = 1;
+	atomic_init(&fs->next, 0);
+	atomic_init(&fs->failed, false);
 	fs->vector = query->vector;
 	if (fs->manifest->metric == VC_METRIC_COSINE) {
 		fs->normalised = malloc(query->dim * sizeof(float));
@@ -82,37 +103,31 @@ static vc_err search_init(flat_search *fs)
 		fs->vector = fs->normalised;
 	}
 #if VC_HAVE_FILTER
-	if (query->filter != NULL) {
+	if (query->filter != NULL)
 		err = vc_filter_compile(query->filter, &fs->filter);
-		if (err != VC_OK)
-			return err;
-	}
 #endif
-	err = vc_topk_init(&fs->topk, room > 0 ? (size_t)room : 1);
 	return err;
 }
 
 static void search_free(flat_search *fs)
 {
-	vc_topk_free(&fs->topk);
 #if VC_HAVE_FILTER
 	vc_filter_free(fs->filter);
 #endif
-	free(fs->scores);
 	free(fs->normalised);
 }
 
-static vc_err ensure_scores(flat_search *fs, size_t count)
+static vc_err ensure_scores(flat_worker *w, size_t count)
 {
 	float *grown;
 
-	if (count <= fs->scores_cap)
+	if (count <= w->scores_cap)
 		return VC_OK;
-	grown = realloc(fs->scores, count * sizeof(float));
+	grown = realloc(w->scores, count * sizeof(float));
 	if (grown == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory scoring %zu vectors", count);
-	fs->scores = grown;
-	fs->scores_cap = count;
+	w->scores = grown;
+	w->scores_cap = count;
 	return VC_OK;
 }
 
@@ -129,7 +144,7 @@ static bool passes_threshold(const flat_search *fs, float score)
 	return shown >= fs->query->threshold;
 }
 
-static vc_err passes_filter(flat_search *fs, const vc_chunk *chunk, uint32_t row, bool *pass)
+static vc_err passes_filter(const flat_search *fs, const vc_chunk *chunk, uint32_t row, bool *pass)
 {
 	*pass = true;
 #if VC_HAVE_FILTER
@@ -152,12 +167,12 @@ static vc_err passes_filter(flat_search *fs, const vc_chunk *chunk, uint32_t row
 	return VC_OK;
 }
 
-static vc_err offer_rows(flat_search *fs, size_t chunk_index, const vc_chunk *chunk)
+static vc_err offer_rows(flat_worker *w, size_t chunk_index, const vc_chunk *chunk)
 {
-	vc_topk *topk = &fs->topk;
+	vc_topk *topk = &w->topk;
 
 	for (uint32_t row = 0; row < chunk->count; row++) {
-		float score = fs->scores[row];
+		float score = w->scores[row];
 		bool pass;
 		vc_err err;
 
@@ -167,9 +182,9 @@ static vc_err offer_rows(flat_search *fs, size_t chunk_index, const vc_chunk *ch
 		 * the threshold conversion or a metadata decode. */
 		if (topk->count == topk->k && score <= vc_topk_threshold(topk))
 			continue;
-		if (!passes_threshold(fs, score))
+		if (!passes_threshold(w->fs, score))
 			continue;
-		err = passes_filter(fs, chunk, row, &pass);
+		err = passes_filter(w->fs, chunk, row, &pass);
 		if (err != VC_OK)
 			return err;
 		if (pass)
@@ -178,34 +193,125 @@ static vc_err offer_rows(flat_search *fs, size_t chunk_index, const vc_chunk *ch
 	return VC_OK;
 }
 
-static vc_err scan_chunk(flat_search *fs, size_t chunk_index)
+static vc_err scan_chunk(flat_worker *w, size_t chunk_index)
 {
+	flat_search *fs = w->fs;
 	const vc_chunk *chunk;
 	const float *inv_norms;
 	vc_cache_entry *entry;
 	vc_err err;
 
-	err = vc_session_chunk_get_counted(fs->session, fs->manifest, chunk_index, &fs->counters,
+	err = vc_session_chunk_get_counted(fs->session, fs->manifest, chunk_index, &w->counters,
 					   &entry);
 	if (err != VC_OK)
 		return err;
 	chunk = vc_cache_entry_value(entry);
 	inv_norms = vc_session_entry_inv_norms(entry);
-	err = ensure_scores(fs, chunk->count);
+	err = ensure_scores(w, chunk->count);
 	if (err != VC_OK)
 		goto out;
 	vc_score_many(fs->manifest->metric, fs->vector, chunk->vectors, chunk->count, chunk->dim,
-		      fs->scores);
+		      w->scores);
 	if (inv_norms != NULL) {
 		for (uint32_t row = 0; row < chunk->count; row++)
-			fs->scores[row] *= inv_norms[row];
+			w->scores[row] *= inv_norms[row];
 	}
-	fs->scored += chunk->count;
-	err = offer_rows(fs, chunk_index, chunk);
+	w->scored += chunk->count;
+	err = offer_rows(w, chunk_index, chunk);
 out:
-	/* Released at once, so a scan holds one chunk and the cache budget bounds memory. */
+	/* Released at once: a thread holds one chunk, so the cache budget bounds memory. */
 	vc_session_chunk_release(fs->session, entry);
 	return err;
+}
+
+/* Take chunks in order from the shared counter until none is left or a thread failed. */
+static void worker_run(flat_worker *w)
+{
+	flat_search *fs = w->fs;
+
+	while (!atomic_load(&fs->failed)) {
+		size_t index = atomic_fetch_add(&fs->next, 1);
+
+		if (index >= fs->manifest->chunk_count)
+			break;
+		w->err = scan_chunk(w, index);
+		if (w->err != VC_OK) {
+			atomic_store(&fs->failed, true);
+			break;
+		}
+	}
+}
+
+static void *worker_thread(void *arg)
+{
+	flat_worker *w = arg;
+
+	worker_run(w);
+	if (w->err != VC_OK)
+		w->message = strdup(vc_last_error());
+	return NULL;
+}
+
+static void worker_free(flat_worker *w)
+{
+	vc_topk_free(&w->topk);
+	free(w->scores);
+	free(w->message);
+}
+
+/* Threads to scan with: what the query asks (default one), never more than chunks. */
+static size_t thread_count(const flat_search *fs)
+{
+	size_t n = fs->query->threads ? fs->query->threads : 1;
+
+	if (n > FLAT_MAX_THREADS)
+		n = FLAT_MAX_THREADS;
+	if (n > fs->manifest->chunk_count)
+		n = fs->manifest->chunk_count;
+	return n ? n : 1;
+}
+
+/*
+ * Scan every chunk with workers[0] (this thread) and up to count-1 helpers, then merge the
+ * helpers' heaps into workers[0]. The heap's order is total (ties broken by key), so the
+ * merged result does not depend on which thread scanned what.
+ */
+static vc_err scan_all(flat_search *fs, flat_worker *workers, size_t count)
+{
+	size_t started = 1;
+	vc_err err = VC_OK;
+
+	for (size_t i = 0; i < count && err == VC_OK; i++) {
+		workers[i].fs = fs;
+		err = vc_topk_init(&workers[i].topk, fs->room);
+	}
+	if (err != VC_OK)
+		return err;
+	/* A helper that cannot start only costs speed: its share goes to the others. */
+	while (started < count && pthread_create(&workers[started].thread, NULL, worker_thread,
+						 &workers[started]) == 0)
+		started++;
+	worker_run(&workers[0]);
+	for (size_t i = 1; i < started; i++)
+		pthread_join(workers[i].thread, NULL);
+	if (workers[0].err != VC_OK)
+		return workers[0].err;
+	for (size_t i = 1; i < started; i++) {
+		flat_worker *w = &workers[i];
+
+		if (w->err != VC_OK)
+			return vc_fail(w->err, "%s",
+				       w->message ? w->message : "exact search failed");
+		for (size_t j = 0; j < w->topk.count; j++)
+			vc_topk_push(&workers[0].topk, w->topk.items[j].score,
+				     w->topk.items[j].key);
+		workers[0].counters.loads += w->counters.loads;
+		workers[0].counters.bytes += w->counters.bytes;
+		workers[0].counters.frames += w->counters.frames;
+		workers[0].counters.hits += w->counters.hits;
+		workers[0].scored += w->scored;
+	}
+	return VC_OK;
 }
 
 static int compare_by_key(const void *a, const void *b, void *items)
@@ -235,7 +341,7 @@ static vc_err fill_hit(const flat_search *fs, const vc_chunk *chunk, const vc_sc
 }
 
 /* Hits best first; their chunks are taken again from the cache, each once, in chunk order. */
-static vc_err build_hits(flat_search *fs, vc_results *out)
+static vc_err build_hits(flat_search *fs, flat_worker *w, vc_results *out)
 {
 	const vc_scored *items;
 	vc_cache_entry *entry = NULL;
@@ -244,9 +350,9 @@ static vc_err build_hits(flat_search *fs, vc_results *out)
 	size_t count;
 	vc_err err = VC_OK;
 
-	vc_topk_sort(&fs->topk);
-	items = fs->topk.items;
-	count = fs->topk.count;
+	vc_topk_sort(&w->topk);
+	items = w->topk.items;
+	count = w->topk.count;
 	out->hits = calloc(count ? count : 1, sizeof(vc_hit));
 	order = malloc((count ? count : 1) * sizeof(size_t));
 	if (out->hits == NULL || order == NULL) {
@@ -265,7 +371,7 @@ static vc_err build_hits(flat_search *fs, vc_results *out)
 			entry = NULL;
 			held = KEY_CHUNK(item->key);
 			err = vc_session_chunk_get_counted(fs->session, fs->manifest, held,
-							   &fs->counters, &entry);
+							   &w->counters, &entry);
 			if (err != VC_OK)
 				break;
 		}
@@ -281,26 +387,33 @@ vc_err vc_search_flat(vc_session *session, const vc_manifest *manifest, const vc
 {
 	uint64_t started = vc_session_now_ns();
 	flat_search fs = {.session = session, .manifest = manifest, .query = query};
+	flat_worker workers[FLAT_MAX_THREADS];
+	size_t count = 1;
 	vc_err err;
 
 	memset(out, 0, sizeof(*out));
+	memset(workers, 0, sizeof(workers));
 	err = search_init(&fs);
-	for (size_t i = 0; i < manifest->chunk_count && err == VC_OK; i++)
-		err = scan_chunk(&fs, i);
-	if (err == VC_OK)
-		err = build_hits(&fs, out);
-	search_free(&fs);
-	if (err != VC_OK) {
-		vc_results_free(out);
-		return err;
+	if (err == VC_OK) {
+		count = thread_count(&fs);
+		err = scan_all(&fs, workers, count);
 	}
-	out->stats.chunks_read = fs.counters.loads;
-	out->stats.bytes_read = fs.counters.bytes;
-	out->stats.frames_decrypted = fs.counters.frames;
-	out->stats.cache_hits = fs.counters.hits;
-	out->stats.vectors_scored = fs.scored;
-	out->stats.elapsed_ns = vc_session_now_ns() - started;
-	return VC_OK;
+	if (err == VC_OK)
+		err = build_hits(&fs, &workers[0], out);
+	if (err == VC_OK) {
+		out->stats.chunks_read = workers[0].counters.loads;
+		out->stats.bytes_read = workers[0].counters.bytes;
+		out->stats.frames_decrypted = workers[0].counters.frames;
+		out->stats.cache_hits = workers[0].counters.hits;
+		out->stats.vectors_scored = workers[0].scored;
+		out->stats.elapsed_ns = vc_session_now_ns() - started;
+	}
+	for (size_t i = 0; i < count; i++)
+		worker_free(&workers[i]);
+	search_free(&fs);
+	if (err != VC_OK)
+		vc_results_free(out);
+	return err;
 }
 
 void vc_results_free(vc_results *results)

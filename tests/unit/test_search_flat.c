@@ -179,6 +179,24 @@ static void make_query(uint64_t seed, float *query)
 		query[d] = next_value(&seed);
 }
 
+/* Scanning with several threads gives exactly the single-threaded answer. */
+static void same_with_threads(vc_session *session, const vc_query *query, const vc_results *one)
+{
+	vc_query threaded = *query;
+	vc_results many;
+
+	threaded.threads = 3;
+	assert_int_equal(vc_session_search(session, &threaded, &many), VC_OK);
+	assert_int_equal(many.count, one->count);
+	assert_int_equal(many.stats.vectors_scored, COUNT);
+	for (size_t i = 0; i < one->count; i++) {
+		assert_string_equal(many.hits[i].id, one->hits[i].id);
+		assert_true(many.hits[i].score == one->hits[i].score);
+		assert_true(json_equal(many.hits[i].metadata, one->hits[i].metadata));
+	}
+	vc_results_free(&many);
+}
+
 static void run_metric(fixture *fx, vc_metric metric, float threshold)
 {
 	vc_open_options open = {.key_file = fx->key};
@@ -199,6 +217,7 @@ static void run_metric(fixture *fx, vc_metric metric, float threshold)
 			assert_int_equal(vc_session_search(session, &query, &results), VC_OK);
 			assert_int_equal(results.stats.vectors_scored, COUNT);
 			check_results(fx, metric, &query, &results);
+			same_with_threads(session, &query, &results);
 			vc_results_free(&results);
 
 			query.has_threshold = true;
@@ -261,7 +280,9 @@ static void test_small_cache(void **state)
 	open.cache_bytes = 2 * one_chunk;
 	assert_int_equal(vc_session_open(fx->uri, &open, &session), VC_OK);
 	make_query(4242, vector);
-	for (int round = 0; round < 2; round++) {
+	for (int round = 0; round < 3; round++) {
+		/* The last round scans with two threads, each pinning one chunk. */
+		query.threads = round == 2 ? 2 : 0;
 		assert_int_equal(vc_session_search(session, &query, &results), VC_OK);
 		check_results(fx, VC_METRIC_COSINE, &query, &results);
 		/* Every chunk had to be read again: the cache holds two of sixteen. */
@@ -273,7 +294,7 @@ static void test_small_cache(void **state)
 		assert_true(stats.cache.bytes_resident <= open.cache_bytes);
 		assert_true(stats.cache.evictions > 0);
 	}
-	assert_int_equal(stats.searches, 2);
+	assert_int_equal(stats.searches, 3);
 	vc_session_close(session);
 
 	/* With room for everything, a second search reads nothing from storage. */
@@ -288,6 +309,42 @@ static void test_small_cache(void **state)
 	assert_true(results.stats.cache_hits >= CHUNKS);
 	check_results(fx, VC_METRIC_COSINE, &query, &results);
 	vc_results_free(&results);
+	vc_session_close(session);
+}
+
+static void test_damaged_chunk_fails_search(void **state)
+{
+	fixture *fx = *state;
+	vc_open_options open = {.key_file = fx->key};
+	vc_session *session = NULL;
+	float vector[DIM];
+	vc_query query = {.vector = vector, .dim = DIM, .k = 5};
+	vc_results results;
+	char path[200];
+	int byte;
+	FILE *f;
+
+	create_session(fx, VC_METRIC_DOT);
+	snprintf(path, sizeof(path), "%s/chunks/chunk-5.cbor", fx->uri);
+	f = fopen(path, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 300, SEEK_SET), 0);
+	byte = fgetc(f);
+	assert_int_not_equal(byte, EOF);
+	/* A stream switching from reading to writing must be positioned again. */
+	assert_int_equal(fseek(f, 300, SEEK_SET), 0);
+	assert_int_equal(fputc(byte ^ 0x5a, f), byte ^ 0x5a);
+	assert_int_equal(fclose(f), 0);
+	make_query(99, vector);
+	assert_int_equal(vc_session_open(fx->uri, &open, &session), VC_OK);
+	/* Whichever thread meets the damaged chunk, the caller gets its error and message. */
+	for (uint32_t threads = 0; threads <= 3; threads += 3) {
+		query.threads = threads;
+		assert_int_equal(vc_session_search(session, &query, &results), VC_ERR_AUTH);
+		assert_non_null(strstr(vc_last_error(), "chunks/chunk-5.cbor"));
+		assert_int_equal(results.count, 0);
+		assert_null(results.hits);
+	}
 	vc_session_close(session);
 }
 
@@ -332,6 +389,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_l2, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_small_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_chunk_fails_search, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_queries, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
