@@ -2,6 +2,7 @@
  * verify reporting exactly the damaged objects, refresh and rollback, passphrases. */
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -551,6 +552,73 @@ static void test_concurrent_readers_and_stats(void **state)
 	vc_session_close(session);
 }
 
+typedef struct epoch_reader {
+	vc_session *session;
+	atomic_int *stop;
+	int failures;
+	uint64_t reads;
+} epoch_reader;
+
+/* Hold a snapshot while reading a chunk with it; epochs seen never go back. */
+static void *epoch_reader_run(void *p)
+{
+	epoch_reader *r = p;
+	uint64_t last = 0;
+
+	while (!atomic_load(r->stop) || r->reads < 20) {
+		const vc_manifest *m = vc_session_manifest_get(r->session);
+		vc_cache_entry *entry = NULL;
+
+		if (m->epoch < last || m->total_vectors != COUNT)
+			r->failures++;
+		last = m->epoch;
+		if (vc_session_chunk_get(r->session, m, r->reads % 3, &entry) != VC_OK)
+			r->failures++;
+		vc_session_chunk_release(r->session, entry);
+		vc_session_manifest_put(r->session, m);
+		r->reads++;
+	}
+	return NULL;
+}
+
+static void test_refresh_under_readers(void **state)
+{
+	fixture *fx = *state;
+	vc_session *session = open_ok(fx);
+	atomic_int stop = 0;
+	epoch_reader readers[3];
+	pthread_t threads[3];
+	const vc_manifest *m;
+	char path[200];
+	char *json;
+	size_t len;
+
+	object_path(fx, "manifest.json", path, sizeof(path));
+	json = read_file(path, &len);
+	for (int i = 0; i < 3; i++) {
+		readers[i] = (epoch_reader){.session = session, .stop = &stop};
+		assert_int_equal(pthread_create(&threads[i], NULL, epoch_reader_run, &readers[i]),
+				 0);
+	}
+	for (uint64_t epoch = 2; epoch <= 20; epoch++) {
+		bool changed = false;
+
+		rewrite_epoch(fx, json, len, epoch);
+		assert_int_equal(vc_session_refresh(session, &changed), VC_OK);
+		assert_true(changed);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(threads[i], NULL);
+		assert_int_equal(readers[i].failures, 0);
+	}
+	m = vc_session_manifest_get(session);
+	assert_int_equal(m->epoch, 20);
+	vc_session_manifest_put(session, m);
+	free(json);
+	vc_session_close(session);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +637,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_plain_bytes_and_read_object, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plaintext_tamper_is_corrupt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_readers_and_stats, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_under_readers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
