@@ -30,10 +30,23 @@ typedef struct vc_cli_keys {
 	char *passphrase;     /**< resolved passphrase in sodium_malloc memory, or NULL */
 } vc_cli_keys;
 
-/* Long options every key-taking command accepts; short options follow getopt rules. */
+/* getopt values of the long options without a short form. */
 #define VC_CLI_OPT_PASSPHRASE 1000
 #define VC_CLI_OPT_NO_ENCRYPTION 1001
-#define VC_CLI_OPT_HELP 'h'
+
+/*
+ * Every command's option parser returns VC_CLI_CONTINUE when the command should run, or the
+ * exit status to end with (after --help, or a usage error already reported).
+ */
+#define VC_CLI_CONTINUE (-1)
+
+/**
+ * Parse the options of a command that takes only --key, --passphrase and --help, followed by
+ * exactly @p positional arguments (from argv[optind] on return). @p missing is the message
+ * when there are fewer.
+ */
+int vc_cli_parse_keyed(const vc_command *command, int argc, char **argv, vc_cli_keys *keys,
+		       int positional, const char *missing);
 
 /**
  * Report a usage problem: "vchunk: MESSAGE", the command's usage line and a

@@ -9,33 +9,6 @@
 #include "cli/cli.h"
 #include "util/error_i.h"
 
-static int cat_parse(const vc_command *command, int argc, char **argv, vc_cli_keys *keys)
-{
-	static const struct option options[] = {
-	    {"key", required_argument, NULL, 'K'},
-	    {"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-
-	for (;;) {
-		int opt = getopt_long(argc, argv, ":K:h", options, NULL);
-
-		if (opt == -1)
-			break;
-		switch (opt) {
-		case 'K': keys->key_file = optarg; break;
-		case VC_CLI_OPT_PASSPHRASE: keys->ask_passphrase = true; break;
-		case 'h': return vc_cli_help(command);
-		default: return vc_cli_bad_option(command, opt, argv);
-		}
-	}
-	if (argc - optind != 2)
-		return vc_cli_usage_error(command, argc - optind < 2 ? "missing SESSION or PATH"
-								     : "too many arguments");
-	return -1;
-}
-
 static vc_err cat_manifest(const char *uri)
 {
 	vc_store *store = NULL;
@@ -78,12 +51,12 @@ static vc_err cat_object(const char *uri, const vc_cli_keys *keys, const char *p
 int vc_cmd_cat(const vc_command *command, int argc, char **argv)
 {
 	vc_cli_keys keys = {0};
-	int status = cat_parse(command, argc, argv, &keys);
+	int status = vc_cli_parse_keyed(command, argc, argv, &keys, 2, "missing SESSION or PATH");
 	const char *uri;
 	const char *path;
 	vc_err err;
 
-	if (status >= 0)
+	if (status != VC_CLI_CONTINUE)
 		return status;
 	uri = argv[optind];
 	path = argv[optind + 1];

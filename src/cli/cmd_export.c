@@ -173,33 +173,6 @@ static vc_err export_fvecs(vc_session *session, const vc_manifest *manifest, int
 	return err;
 }
 
-static int export_parse(const vc_command *command, int argc, char **argv, vc_cli_keys *keys)
-{
-	static const struct option options[] = {
-	    {"key", required_argument, NULL, 'K'},
-	    {"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-
-	for (;;) {
-		int opt = getopt_long(argc, argv, ":K:h", options, NULL);
-
-		if (opt == -1)
-			break;
-		switch (opt) {
-		case 'K': keys->key_file = optarg; break;
-		case VC_CLI_OPT_PASSPHRASE: keys->ask_passphrase = true; break;
-		case 'h': return vc_cli_help(command);
-		default: return vc_cli_bad_option(command, opt, argv);
-		}
-	}
-	if (argc - optind != 2)
-		return vc_cli_usage_error(command, argc - optind < 2 ? "missing SESSION or OUTPUT"
-								     : "too many arguments");
-	return -1;
-}
-
 static bool has_suffix(const char *s, const char *suffix)
 {
 	size_t n = strlen(s);
@@ -251,13 +224,13 @@ out_manifest:
 int vc_cmd_export(const vc_command *command, int argc, char **argv)
 {
 	vc_cli_keys keys = {0};
-	int status = export_parse(command, argc, argv, &keys);
+	int status = vc_cli_parse_keyed(command, argc, argv, &keys, 2, "missing SESSION or OUTPUT");
 	vc_session *session = NULL;
 	const char *output;
 	bool jsonl;
 	vc_err err;
 
-	if (status >= 0)
+	if (status != VC_CLI_CONTINUE)
 		return status;
 	output = argv[optind + 1];
 	jsonl = has_suffix(output, ".jsonl");

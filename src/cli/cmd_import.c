@@ -115,7 +115,7 @@ static int import_parse(const vc_command *command, int argc, char **argv, import
 		return vc_cli_usage_error(command, "give either --key or --passphrase, not both");
 	args->input = argv[optind];
 	args->session = argv[optind + 1];
-	return -1;
+	return VC_CLI_CONTINUE;
 }
 
 /* Feed every record to the writer; errors name the input line or row. */
@@ -203,7 +203,7 @@ int vc_cmd_import(const vc_command *command, int argc, char **argv)
 	int status = import_parse(command, argc, argv, &args);
 	vc_err err;
 
-	if (status >= 0)
+	if (status != VC_CLI_CONTINUE)
 		return status;
 	if (vc_cli_keys_resolve(&args.keys, true) != VC_OK) {
 		status = vc_cli_fail();

@@ -192,7 +192,7 @@ static int inspect_parse(const vc_command *command, int argc, char **argv, vc_cl
 	if (argc - optind != 1)
 		return vc_cli_usage_error(command, argc - optind < 1 ? "missing SESSION"
 								     : "too many arguments");
-	return -1;
+	return VC_CLI_CONTINUE;
 }
 
 int vc_cmd_inspect(const vc_command *command, int argc, char **argv)
@@ -206,7 +206,7 @@ int vc_cmd_inspect(const vc_command *command, int argc, char **argv)
 	const vc_manifest *shown;
 	mac_state mac;
 
-	if (status >= 0)
+	if (status != VC_CLI_CONTINUE)
 		return status;
 	uri = argv[optind];
 	if (read_manifest(uri, &stored) != VC_OK)

@@ -208,7 +208,7 @@ static int query_number(const vc_command *command, const char *name, const char 
 		return vc_cli_usage_error(command, "%s must be a whole number in 1..%llu, not '%s'",
 					  name, max, text);
 	*out = (uint32_t)value;
-	return -1;
+	return VC_CLI_CONTINUE;
 }
 
 static int query_option(const vc_command *command, int opt, char **argv, query_args *args)
@@ -217,25 +217,25 @@ static int query_option(const vc_command *command, int opt, char **argv, query_a
 	char *end;
 
 	switch (opt) {
-	case 'K': args->keys.key_file = optarg; return -1;
-	case VC_CLI_OPT_PASSPHRASE: args->keys.ask_passphrase = true; return -1;
+	case 'K': args->keys.key_file = optarg; return VC_CLI_CONTINUE;
+	case VC_CLI_OPT_PASSPHRASE: args->keys.ask_passphrase = true; return VC_CLI_CONTINUE;
 	case 'k': return query_number(command, "-k", optarg, UINT32_MAX, &args->query.k);
 	case 'E': return query_number(command, "--ef", optarg, 1u << 20, &args->query.ef);
 	case 'P': return query_number(command, "--nprobe", optarg, 1u << 24, &args->query.nprobe);
-	case 'e': args->query.exact = true; return -1;
-	case 'b': args->batch = optarg; return -1;
+	case 'e': args->query.exact = true; return VC_CLI_CONTINUE;
+	case 'b': args->batch = optarg; return VC_CLI_CONTINUE;
 	case 'f':
 		if (strcmp(optarg, "json") != 0 && strcmp(optarg, "tsv") != 0)
 			return vc_cli_usage_error(command, "--format must be json or tsv");
 		args->tsv = strcmp(optarg, "tsv") == 0;
-		return -1;
+		return VC_CLI_CONTINUE;
 	case 't':
 		args->query.threshold = strtof(optarg, &end);
 		if (*end != '\0' || end == optarg || !isfinite(args->query.threshold))
 			return vc_cli_usage_error(command, "--threshold needs a number, not '%s'",
 						  optarg);
 		args->query.has_threshold = true;
-		return -1;
+		return VC_CLI_CONTINUE;
 	case 'F':
 		json_decref(args->filter);
 		args->filter = json_loads(optarg, 0, &error);
@@ -243,7 +243,7 @@ static int query_option(const vc_command *command, int opt, char **argv, query_a
 			return vc_cli_usage_error(command, "--filter needs a JSON object: %s",
 						  args->filter == NULL ? error.text
 								       : "not an object");
-		return -1;
+		return VC_CLI_CONTINUE;
 	case 'h': return vc_cli_help(command);
 	default: return vc_cli_bad_option(command, opt, argv);
 	}
@@ -273,7 +273,7 @@ static int query_parse(const vc_command *command, int argc, char **argv, query_a
 		if (opt == -1)
 			break;
 		status = query_option(command, opt, argv, args);
-		if (status >= 0)
+		if (status != VC_CLI_CONTINUE)
 			return status;
 	}
 	remaining = argc - optind;
@@ -285,7 +285,7 @@ static int query_parse(const vc_command *command, int argc, char **argv, query_a
 		return vc_cli_usage_error(command, "give either QUERY or --batch, not both");
 	args->session = argv[optind];
 	args->text = remaining == 2 ? argv[optind + 1] : NULL;
-	return -1;
+	return VC_CLI_CONTINUE;
 }
 
 int vc_cmd_query(const vc_command *command, int argc, char **argv)
@@ -296,7 +296,7 @@ int vc_cmd_query(const vc_command *command, int argc, char **argv)
 	int status = query_parse(command, argc, argv, &args);
 	vc_err err;
 
-	if (status >= 0)
+	if (status != VC_CLI_CONTINUE)
 		goto out;
 	args.query.filter = args.filter;
 	err = vc_cli_keys_resolve(&args.keys, false);

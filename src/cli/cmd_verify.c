@@ -25,45 +25,17 @@ static void report_problem(void *ctx, const char *path, vc_err err, const char *
 	fflush(stdout);
 }
 
-/* Options shared by the commands that only need a SESSION (and a key): verify, cat, export. */
-static int verify_parse(const vc_command *command, int argc, char **argv, vc_cli_keys *keys)
-{
-	static const struct option options[] = {
-	    {"key", required_argument, NULL, 'K'},
-	    {"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-
-	for (;;) {
-		int opt = getopt_long(argc, argv, ":K:h", options, NULL);
-
-		if (opt == -1)
-			break;
-		switch (opt) {
-		case 'K': keys->key_file = optarg; break;
-		case VC_CLI_OPT_PASSPHRASE: keys->ask_passphrase = true; break;
-		case 'h': return vc_cli_help(command);
-		default: return vc_cli_bad_option(command, opt, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return vc_cli_usage_error(command, argc - optind < 1 ? "missing SESSION"
-								     : "too many arguments");
-	return -1;
-}
-
 int vc_cmd_verify(const vc_command *command, int argc, char **argv)
 {
 	vc_cli_keys keys = {0};
 	verify_report report = {0};
-	int status = verify_parse(command, argc, argv, &keys);
+	int status = vc_cli_parse_keyed(command, argc, argv, &keys, 1, "missing SESSION");
 	vc_session *session = NULL;
 	const vc_manifest *manifest;
 	size_t objects;
 	vc_err err;
 
-	if (status >= 0)
+	if (status != VC_CLI_CONTINUE)
 		return status;
 	if (vc_cli_keys_resolve(&keys, false) != VC_OK) {
 		status = vc_cli_fail();

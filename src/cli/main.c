@@ -116,6 +116,35 @@ int vc_cli_bad_option(const vc_command *command, int opt, char **argv)
 	return vc_cli_usage_error(command, "unknown option '%s'", arg);
 }
 
+int vc_cli_parse_keyed(const vc_command *command, int argc, char **argv, vc_cli_keys *keys,
+		       int positional, const char *missing)
+{
+	static const struct option options[] = {
+	    {"key", required_argument, NULL, 'K'},
+	    {"passphrase", no_argument, NULL, VC_CLI_OPT_PASSPHRASE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+
+	for (;;) {
+		int opt = getopt_long(argc, argv, ":K:h", options, NULL);
+
+		if (opt == -1)
+			break;
+		switch (opt) {
+		case 'K': keys->key_file = optarg; break;
+		case VC_CLI_OPT_PASSPHRASE: keys->ask_passphrase = true; break;
+		case 'h': return vc_cli_help(command);
+		default: return vc_cli_bad_option(command, opt, argv);
+		}
+	}
+	if (argc - optind < positional)
+		return vc_cli_usage_error(command, "%s", missing);
+	if (argc - optind > positional)
+		return vc_cli_usage_error(command, "too many arguments");
+	return VC_CLI_CONTINUE;
+}
+
 int vc_cli_fail(void)
 {
 	const char *message = vc_last_error();

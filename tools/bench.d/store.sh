@@ -41,6 +41,7 @@ echo "store: chunk throughput ($RUNS runs, 1 and 2 threads)"
 "$BUILD/tools/bench_store" "$WORK/session" "$WORK/key" "$RUNS" 2 >"$WORK/throughput.md"
 cat "$WORK/throughput.md"
 
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 model=$(lscpu | sed -n 's/^Model name:\s*//p' | head -1)
 cpus=$(nproc)
 mem_gib=$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
@@ -55,7 +56,8 @@ section=$(
 Measured $(date -u +%Y-%m-%d) by \`tools/bench store\` (tools/bench.d/store.sh, tools/bench_store.c),
 release build (\`meson setup build-bench -Dbuildtype=release\`).
 
-Machine: $model, $cpus CPUs, $mem_gib GiB memory (shared with other work while measuring).
+Machine: $model, $cpus CPUs, $mem_gib GiB memory; load average $load when the figures were
+taken (other work shares the machine, so multi-thread figures in particular are pessimistic).
 
 Data: $COUNT x $DIM float32 vectors around 100 cluster centres, $input_mb MB as .fvecs
 (\`$gen_cmd\`); imported encrypted with a key file and the default chunk size (10,000
