@@ -25,21 +25,21 @@ typedef struct vc_fs_snapshot {
 	atomic_uint refs;
 	const vc_manifest *manifest; /**< reference from vc_session_manifest_get */
 	vc_bytes manifest_bytes;     /**< manifest.json as stored, for this epoch */
-	uint64_t stored_bytes;       /**< sum of stored object sizes (statfs) */
-	uint64_t object_count;       /**< stored objects incl. manifest.json (statfs) */
+	uint64_t stored_bytes;	     /**< sum of stored object sizes (statfs) */
+	uint64_t object_count;	     /**< stored objects incl. manifest.json (statfs) */
 	pthread_mutex_t metadata_lock;
-	bool metadata_ready;         /**< metadata_json below is built */
-	char *metadata_json;         /**< pretty JSON text, NUL-terminated */
+	bool metadata_ready; /**< metadata_json below is built */
+	char *metadata_json; /**< pretty JSON text, NUL-terminated */
 	size_t metadata_len;
 } vc_fs_snapshot;
 
 /** Counters of the FUSE layer itself (reported in stats.json). */
 typedef struct vc_fs_counters {
 	atomic_uint_least64_t opens;
-	atomic_uint_least64_t reads;        /**< read requests served */
+	atomic_uint_least64_t reads; /**< read requests served */
 	atomic_uint_least64_t bytes_served;
-	atomic_uint_least64_t errors;       /**< requests answered with an error from the backend */
-	atomic_uint_least64_t refreshes;    /**< manifest checks */
+	atomic_uint_least64_t errors;	 /**< requests answered with an error from the backend */
+	atomic_uint_least64_t refreshes; /**< manifest checks */
 	atomic_uint_least64_t refresh_errors;
 	atomic_uint_least64_t epoch_changes;
 } vc_fs_counters;
@@ -55,20 +55,20 @@ typedef struct vc_fs {
 	gid_t gid;
 	int64_t mounted_at;
 
-	pthread_mutex_t current_lock;  /**< guards current */
+	pthread_mutex_t current_lock; /**< guards current */
 	vc_fs_snapshot *current;
 
 	vc_fs_counters counters;
 
-	pthread_mutex_t files_lock;    /**< guards files */
-	struct vc_fs_file *files;      /**< open files, freed at exit if the kernel did not */
+	pthread_mutex_t files_lock; /**< guards files */
+	struct vc_fs_file *files;   /**< open files, freed at exit if the kernel did not */
 
-	pthread_mutex_t refresh_lock;  /**< guards refresh_stop, for refresh_wake */
+	pthread_mutex_t refresh_lock; /**< guards refresh_stop, for refresh_wake */
 	pthread_cond_t refresh_wake;
 	bool refresh_stop;
 	bool refresh_running;
 	pthread_t refresh_thread;
-	bool refresh_failing;          /**< last refresh failed (log only state changes) */
+	bool refresh_failing; /**< last refresh failed (log only state changes) */
 } vc_fs;
 
 /**
@@ -92,8 +92,7 @@ void vc_fs_snapshot_put(vc_fs *fs, vc_fs_snapshot *snapshot);
  * use and kept. Thread-safe. The text stays valid while the snapshot is
  * referenced.
  */
-vc_err vc_fs_snapshot_metadata(vc_fs *fs, vc_fs_snapshot *snapshot, const char **text,
-			       size_t *len);
+vc_err vc_fs_snapshot_metadata(vc_fs *fs, vc_fs_snapshot *snapshot, const char **text, size_t *len);
 
 /**
  * Check for a new epoch now (what the refresh thread does every

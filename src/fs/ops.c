@@ -90,10 +90,8 @@ static int open_node(vc_fs *fs, vc_fs_file *file, struct fuse_file_info *fi)
 		/* A chunk id is never reused, so this name always holds these bytes. */
 		fi->keep_cache = 1;
 		return 0;
-	case VC_NODE_MANIFEST:
-		return 0;
-	default:
-		return -EISDIR;
+	case VC_NODE_MANIFEST: return 0;
+	default: return -EISDIR;
 	}
 }
 
@@ -209,11 +207,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t offset,
 	case VC_NODE_STATS:
 		n = (int)copy_range(buf, size, offset, file->text, file->text_len);
 		break;
-	case VC_NODE_CHUNK:
-		n = read_chunk(fs, file, buf, size, offset);
-		break;
-	default:
-		return -EISDIR;
+	case VC_NODE_CHUNK: n = read_chunk(fs, file, buf, size, offset); break;
+	default: return -EISDIR;
 	}
 	if (n >= 0) {
 		atomic_fetch_add(&fs->counters.reads, 1);

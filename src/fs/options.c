@@ -17,42 +17,42 @@
 #include "util/error_i.h"
 
 enum vc_fs_setting_kind {
-	SETTING_PATH,     /* a string, stored as a heap copy */
-	SETTING_FLAG,     /* a flag: no value on the command line, yes/no in files */
+	SETTING_PATH,	  /* a string, stored as a heap copy */
+	SETTING_FLAG,	  /* a flag: no value on the command line, yes/no in files */
 	SETTING_UNSIGNED, /* unsigned int within [min, max] */
-	SETTING_INT,      /* int within [min, max] */
+	SETTING_INT,	  /* int within [min, max] */
 	SETTING_SECONDS,  /* decimal seconds within [min, max] milliseconds, stored as long ms */
 };
 
 /* One setting, by the name used both after -o and as a config file key. */
 struct vc_fs_setting {
 	const char *name;
-	unsigned set_bit;  /* VC_FS_SET_* (0: command line only, never in a file) */
+	unsigned set_bit; /* VC_FS_SET_* (0: command line only, never in a file) */
 	enum vc_fs_setting_kind kind;
 	size_t offset;
 	long min, max;
-	bool flag_value;   /* what a bare flag stores (ro: true, rw: false) */
+	bool flag_value; /* what a bare flag stores (ro: true, rw: false) */
 };
 
 #define FIELD(f) offsetof(vc_fs_options, f)
 
 static const struct vc_fs_setting settings[] = {
-	{"key_file", VC_FS_SET_KEY_FILE, SETTING_PATH, FIELD(key_file), 0, 0, false},
-	{"cache_mb", VC_FS_SET_CACHE_MB, SETTING_UNSIGNED, FIELD(cache_mb), 1, 1048576, false},
-	{"allow_other", VC_FS_SET_ALLOW_OTHER, SETTING_FLAG, FIELD(allow_other), 0, 0, true},
-	{"ro", VC_FS_SET_READ_ONLY, SETTING_FLAG, FIELD(read_only), 0, 0, true},
-	/* mount(8) passes rw when not told ro; this version serves no writable file, so rw is
-	 * accepted and the mount stays read-only (see docs/vchunkfs.1). */
-	{"rw", VC_FS_SET_READ_ONLY, SETTING_FLAG, FIELD(read_only), 0, 0, true},
-	{"timeout", VC_FS_SET_TIMEOUT, SETTING_SECONDS, FIELD(timeout_ms), 1, 3600000, false},
-	{"retries", VC_FS_SET_RETRIES, SETTING_INT, FIELD(retries), 0, 20, false},
-	{"manifest_ttl", VC_FS_SET_MANIFEST_TTL, SETTING_UNSIGNED, FIELD(manifest_ttl), 0, 86400,
-	 false},
-	{"max_threads", VC_FS_SET_MAX_THREADS, SETTING_UNSIGNED, FIELD(max_threads), 1, 256, false},
-	{"max_read", VC_FS_SET_MAX_READ, SETTING_UNSIGNED, FIELD(max_read), 4096, 16777216, false},
-	{"debug", VC_FS_SET_DEBUG, SETTING_FLAG, FIELD(debug), 0, 0, true},
-	{"config", 0, SETTING_PATH, FIELD(config_file), 0, 0, false},
-	{"passphrase_fd", 0, SETTING_INT, FIELD(passphrase_fd), 0, INT_MAX, false},
+    {"key_file", VC_FS_SET_KEY_FILE, SETTING_PATH, FIELD(key_file), 0, 0, false},
+    {"cache_mb", VC_FS_SET_CACHE_MB, SETTING_UNSIGNED, FIELD(cache_mb), 1, 1048576, false},
+    {"allow_other", VC_FS_SET_ALLOW_OTHER, SETTING_FLAG, FIELD(allow_other), 0, 0, true},
+    {"ro", VC_FS_SET_READ_ONLY, SETTING_FLAG, FIELD(read_only), 0, 0, true},
+    /* mount(8) passes rw when not told ro; this version serves no writable file, so rw is
+     * accepted and the mount stays read-only (see docs/vchunkfs.1). */
+    {"rw", VC_FS_SET_READ_ONLY, SETTING_FLAG, FIELD(read_only), 0, 0, true},
+    {"timeout", VC_FS_SET_TIMEOUT, SETTING_SECONDS, FIELD(timeout_ms), 1, 3600000, false},
+    {"retries", VC_FS_SET_RETRIES, SETTING_INT, FIELD(retries), 0, 20, false},
+    {"manifest_ttl", VC_FS_SET_MANIFEST_TTL, SETTING_UNSIGNED, FIELD(manifest_ttl), 0, 86400,
+     false},
+    {"max_threads", VC_FS_SET_MAX_THREADS, SETTING_UNSIGNED, FIELD(max_threads), 1, 256, false},
+    {"max_read", VC_FS_SET_MAX_READ, SETTING_UNSIGNED, FIELD(max_read), 4096, 16777216, false},
+    {"debug", VC_FS_SET_DEBUG, SETTING_FLAG, FIELD(debug), 0, 0, true},
+    {"config", 0, SETTING_PATH, FIELD(config_file), 0, 0, false},
+    {"passphrase_fd", 0, SETTING_INT, FIELD(passphrase_fd), 0, INT_MAX, false},
 };
 
 enum {
@@ -67,27 +67,27 @@ enum {
 /* Every -o option of ours is routed through vc_fs_option_set, so the command line and the
  * config files share one validator. Anything not listed here is left for FUSE. */
 static const struct fuse_opt fuse_option_table[] = {
-	FUSE_OPT_KEY("key_file=", KEY_SETTING),
-	FUSE_OPT_KEY("cache_mb=", KEY_SETTING),
-	FUSE_OPT_KEY("allow_other", KEY_SETTING),
-	FUSE_OPT_KEY("ro", KEY_SETTING),
-	FUSE_OPT_KEY("rw", KEY_SETTING),
-	FUSE_OPT_KEY("timeout=", KEY_SETTING),
-	FUSE_OPT_KEY("retries=", KEY_SETTING),
-	FUSE_OPT_KEY("manifest_ttl=", KEY_SETTING),
-	FUSE_OPT_KEY("max_threads=", KEY_SETTING),
-	FUSE_OPT_KEY("max_read=", KEY_SETTING),
-	FUSE_OPT_KEY("config=", KEY_SETTING),
-	FUSE_OPT_KEY("passphrase_fd=", KEY_SETTING),
-	FUSE_OPT_KEY("debug", KEY_DEBUG),
-	FUSE_OPT_KEY("-d", KEY_DEBUG),
-	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
-	FUSE_OPT_KEY("-s", KEY_SINGLE_THREAD),
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
-	FUSE_OPT_KEY("-V", KEY_VERSION),
-	FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_END,
+    FUSE_OPT_KEY("key_file=", KEY_SETTING),
+    FUSE_OPT_KEY("cache_mb=", KEY_SETTING),
+    FUSE_OPT_KEY("allow_other", KEY_SETTING),
+    FUSE_OPT_KEY("ro", KEY_SETTING),
+    FUSE_OPT_KEY("rw", KEY_SETTING),
+    FUSE_OPT_KEY("timeout=", KEY_SETTING),
+    FUSE_OPT_KEY("retries=", KEY_SETTING),
+    FUSE_OPT_KEY("manifest_ttl=", KEY_SETTING),
+    FUSE_OPT_KEY("max_threads=", KEY_SETTING),
+    FUSE_OPT_KEY("max_read=", KEY_SETTING),
+    FUSE_OPT_KEY("config=", KEY_SETTING),
+    FUSE_OPT_KEY("passphrase_fd=", KEY_SETTING),
+    FUSE_OPT_KEY("debug", KEY_DEBUG),
+    FUSE_OPT_KEY("-d", KEY_DEBUG),
+    FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+    FUSE_OPT_KEY("-s", KEY_SINGLE_THREAD),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_END,
 };
 
 void vc_fs_options_init(vc_fs_options *options)
@@ -154,8 +154,7 @@ static bool parse_long(const char *value, long *out)
 	return errno == 0 && end != value && *end == '\0';
 }
 
-static vc_err store_value(vc_fs_options *options, const struct vc_fs_setting *s,
-			  const char *value)
+static vc_err store_value(vc_fs_options *options, const struct vc_fs_setting *s, const char *value)
 {
 	char *field = (char *)options + s->offset;
 	long number;
@@ -201,9 +200,9 @@ static vc_err store_value(vc_fs_options *options, const struct vc_fs_setting *s,
 		if (value == NULL || errno != 0 || end == value || *end != '\0' ||
 		    !isfinite(seconds) || seconds * 1000.0 < (double)s->min ||
 		    seconds * 1000.0 > (double)s->max)
-			return vc_fail(VC_ERR_INVALID,
-				       "option %s needs seconds from %.3f to %ld, not '%s'", s->name,
-				       (double)s->min / 1000.0, s->max / 1000, value ? value : "");
+			return vc_fail(
+			    VC_ERR_INVALID, "option %s needs seconds from %.3f to %ld, not '%s'",
+			    s->name, (double)s->min / 1000.0, s->max / 1000, value ? value : "");
 		*(long *)field = lround(seconds * 1000.0);
 		return VC_OK;
 	}
@@ -249,7 +248,7 @@ static vc_err set_from_argument(vc_fs_options *options, const char *arg)
 
 static int take_positional(vc_fs_options *options, const char *arg)
 {
-	char **slot = options->session == NULL      ? &options->session
+	char **slot = options->session == NULL	    ? &options->session
 		      : options->mountpoint == NULL ? &options->mountpoint
 						    : NULL;
 
@@ -273,29 +272,18 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 
 	(void)outargs;
 	switch (key) {
-	case KEY_SETTING:
-		return set_from_argument(options, arg) == VC_OK ? 0 : -1;
+	case KEY_SETTING: return set_from_argument(options, arg) == VC_OK ? 0 : -1;
 	case KEY_DEBUG:
 		options->debug = true;
 		options->foreground = true;
 		options->set |= VC_FS_SET_DEBUG;
 		return 0;
-	case KEY_FOREGROUND:
-		options->foreground = true;
-		return 0;
-	case KEY_SINGLE_THREAD:
-		options->single_thread = true;
-		return 0;
-	case KEY_HELP:
-		options->show_help = true;
-		return 0;
-	case KEY_VERSION:
-		options->show_version = true;
-		return 0;
-	case FUSE_OPT_KEY_NONOPT:
-		return take_positional(options, arg);
-	default:
-		return 1; /* not ours: FUSE decides */
+	case KEY_FOREGROUND: options->foreground = true; return 0;
+	case KEY_SINGLE_THREAD: options->single_thread = true; return 0;
+	case KEY_HELP: options->show_help = true; return 0;
+	case KEY_VERSION: options->show_version = true; return 0;
+	case FUSE_OPT_KEY_NONOPT: return take_positional(options, arg);
+	default: return 1; /* not ours: FUSE decides */
 	}
 }
 
@@ -345,8 +333,8 @@ vc_err vc_fs_options_load_file(vc_fs_options *options, const char *path, bool re
 	if (file == NULL) {
 		if (errno == ENOENT && !required)
 			return VC_OK;
-		return vc_fail(errno == ENOENT ? VC_ERR_NOT_FOUND : VC_ERR_IO,
-			       "config file %s: %s", path, strerror(errno));
+		return vc_fail(errno == ENOENT ? VC_ERR_NOT_FOUND : VC_ERR_IO, "config file %s: %s",
+			       path, strerror(errno));
 	}
 	line = ini_parse_file(file, config_entry, &ctx);
 	fclose(file);
@@ -498,8 +486,7 @@ vc_err vc_fs_options_finish(vc_fs_options *options)
 		return vc_fail(VC_ERR_INVALID, "missing MOUNTPOINT (usage: vchunkfs [options] "
 					       "SESSION MOUNTPOINT)");
 	if (options->key_file != NULL && options->passphrase_fd >= 0)
-		return vc_fail(VC_ERR_INVALID,
-			       "give either key_file= or passphrase_fd=, not both");
+		return vc_fail(VC_ERR_INVALID, "give either key_file= or passphrase_fd=, not both");
 	err = absolute_session(options);
 	if (err == VC_OK)
 		err = absolute_path(&options->mountpoint, "mount point", true);

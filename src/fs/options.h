@@ -42,26 +42,26 @@ enum {
  * loop starts and read-only afterwards.
  */
 typedef struct vc_fs_options {
-	char *session;       /**< SESSION argument (path, dir:PATH, s5+http://...) */
-	char *mountpoint;    /**< MOUNTPOINT argument */
-	char *key_file;      /**< key_file= */
-	char *config_file;   /**< config=: read this file instead of the default ones */
-	char *passphrase;    /**< from VCHUNK_PASSPHRASE or passphrase_fd= (sodium_malloc) */
-	int passphrase_fd;   /**< passphrase_fd=, -1 if not given */
-	unsigned cache_mb;   /**< cache_mb=, default 150 */
-	long timeout_ms;     /**< timeout= (seconds, decimals allowed) per backend request */
-	int retries;         /**< retries= after the first try, 0 for none */
+	char *session;	       /**< SESSION argument (path, dir:PATH, s5+http://...) */
+	char *mountpoint;      /**< MOUNTPOINT argument */
+	char *key_file;	       /**< key_file= */
+	char *config_file;     /**< config=: read this file instead of the default ones */
+	char *passphrase;      /**< from VCHUNK_PASSPHRASE or passphrase_fd= (sodium_malloc) */
+	int passphrase_fd;     /**< passphrase_fd=, -1 if not given */
+	unsigned cache_mb;     /**< cache_mb=, default 150 */
+	long timeout_ms;       /**< timeout= (seconds, decimals allowed) per backend request */
+	int retries;	       /**< retries= after the first try, 0 for none */
 	unsigned manifest_ttl; /**< manifest_ttl= seconds between epoch checks, 0: never */
 	unsigned max_threads;  /**< max_threads= FUSE worker threads */
 	unsigned max_read;     /**< max_read= largest read request, bytes */
 	bool allow_other;
-	bool read_only;      /**< ro (default); rw only drops the kernel's ro mount flag */
-	bool debug;          /**< -d / -o debug: FUSE request trace and debug log lines */
-	bool foreground;     /**< -f (implied by -d) */
-	bool single_thread;  /**< -s */
-	bool show_help;      /**< -h / --help */
-	bool show_version;   /**< -V / --version */
-	unsigned set;        /**< VC_FS_SET_* bits given on the command line */
+	bool read_only;	    /**< ro (default); rw only drops the kernel's ro mount flag */
+	bool debug;	    /**< -d / -o debug: FUSE request trace and debug log lines */
+	bool foreground;    /**< -f (implied by -d) */
+	bool single_thread; /**< -s */
+	bool show_help;	    /**< -h / --help */
+	bool show_version;  /**< -V / --version */
+	unsigned set;	    /**< VC_FS_SET_* bits given on the command line */
 } vc_fs_options;
 
 /** Defaults for every field (no strings allocated). */

@@ -45,8 +45,7 @@ static void snapshot_free(vc_fs *fs, vc_fs_snapshot *snapshot)
 	free(snapshot);
 }
 
-static vc_err snapshot_new(const vc_manifest *manifest, vc_bytes *raw,
-			   vc_fs_snapshot **out)
+static vc_err snapshot_new(const vc_manifest *manifest, vc_bytes *raw, vc_fs_snapshot **out)
 {
 	vc_fs_snapshot *snapshot = calloc(1, sizeof(*snapshot));
 
@@ -103,10 +102,10 @@ static vc_err snapshot_build(vc_fs *fs, vc_fs_snapshot **out)
 		vc_session_manifest_put(fs->session, manifest);
 		vc_bytes_free(&raw);
 		if (epoch < manifest->epoch)
-			return vc_fail(VC_ERR_AUTH,
-				       "manifest.json went back from epoch %llu to %llu (rollback?)",
-				       (unsigned long long)manifest->epoch,
-				       (unsigned long long)epoch);
+			return vc_fail(
+			    VC_ERR_AUTH,
+			    "manifest.json went back from epoch %llu to %llu (rollback?)",
+			    (unsigned long long)manifest->epoch, (unsigned long long)epoch);
 		err = vc_session_refresh(fs->session, &changed);
 		if (err != VC_OK)
 			return err;
@@ -202,8 +201,7 @@ static vc_err metadata_build(vc_fs *fs, vc_fs_snapshot *snapshot)
 	return VC_OK;
 }
 
-vc_err vc_fs_snapshot_metadata(vc_fs *fs, vc_fs_snapshot *snapshot, const char **text,
-			       size_t *len)
+vc_err vc_fs_snapshot_metadata(vc_fs *fs, vc_fs_snapshot *snapshot, const char **text, size_t *len)
 {
 	vc_err err = VC_OK;
 
@@ -277,7 +275,8 @@ static void refresh_once(vc_fs *fs)
 
 	/* Log when checking starts or stops failing, not every manifest_ttl during an outage. */
 	if (err != VC_OK && !fs->refresh_failing)
-		vc_fs_log(LOG_WARNING, "checking for a new epoch failed, serving epoch as before: %s",
+		vc_fs_log(LOG_WARNING,
+			  "checking for a new epoch failed, serving epoch as before: %s",
 			  vc_last_error());
 	else if (err == VC_OK && fs->refresh_failing)
 		vc_fs_log(LOG_INFO, "checking for a new epoch works again");
@@ -320,8 +319,9 @@ void vc_fs_refresh_start(vc_fs *fs)
 	rc = pthread_create(&fs->refresh_thread, NULL, refresh_main, fs);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		vc_fs_log(LOG_ERR, "cannot start the manifest refresh thread: %s; new epochs "
-				   "will not appear",
+		vc_fs_log(LOG_ERR,
+			  "cannot start the manifest refresh thread: %s; new epochs "
+			  "will not appear",
 			  strerror(rc));
 		return;
 	}

@@ -17,10 +17,10 @@ struct vc_fs_entry {
 };
 
 static const struct vc_fs_entry root_entries[] = {
-	{"manifest.json", VC_NODE_MANIFEST},
-	{"metadata.json", VC_NODE_METADATA},
-	{"stats.json", VC_NODE_STATS},
-	{"chunks", VC_NODE_CHUNKS_DIR},
+    {"manifest.json", VC_NODE_MANIFEST},
+    {"metadata.json", VC_NODE_METADATA},
+    {"stats.json", VC_NODE_STATS},
+    {"chunks", VC_NODE_CHUNKS_DIR},
 };
 
 /* A directory: how to find one child by name and how to list them all. */
@@ -137,8 +137,8 @@ static int chunks_list(const vc_fs_snapshot *snapshot, void *buf, fuse_fill_dir_
 }
 
 static const struct vc_fs_dir_ops dir_ops[] = {
-	[VC_NODE_ROOT] = {root_lookup, root_list},
-	[VC_NODE_CHUNKS_DIR] = {chunks_lookup, chunks_list},
+    [VC_NODE_ROOT] = {root_lookup, root_list},
+    [VC_NODE_CHUNKS_DIR] = {chunks_lookup, chunks_list},
 };
 
 static const struct vc_fs_dir_ops *dir_ops_of(vc_fs_node_kind kind)
@@ -174,8 +174,7 @@ int vc_fs_resolve(const vc_fs_snapshot *snapshot, const char *path, vc_fs_node *
 	return 0;
 }
 
-static int node_size(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node,
-		     uint64_t *size)
+static int node_size(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node, uint64_t *size)
 {
 	const char *text;
 	char *rendered;
@@ -183,9 +182,7 @@ static int node_size(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node
 	vc_err err;
 
 	switch (node->kind) {
-	case VC_NODE_MANIFEST:
-		*size = snapshot->manifest_bytes.len;
-		return 0;
+	case VC_NODE_MANIFEST: *size = snapshot->manifest_bytes.len; return 0;
 	case VC_NODE_CHUNK:
 		*size = snapshot->manifest->chunks[node->chunk_index].object.plain_size;
 		return 0;
@@ -203,9 +200,7 @@ static int node_size(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node
 		free(rendered);
 		*size = len;
 		return 0;
-	default:
-		*size = 0;
-		return 0;
+	default: *size = 0; return 0;
 	}
 }
 
@@ -236,8 +231,7 @@ static void fill_stat(const vc_fs *fs, const vc_fs_snapshot *snapshot, const vc_
 	st->st_ctim.tv_sec = when;
 }
 
-int vc_fs_node_stat(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node,
-		    struct stat *st)
+int vc_fs_node_stat(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node, struct stat *st)
 {
 	uint64_t size = 0;
 	int rc = node_size(fs, snapshot, node, &size);

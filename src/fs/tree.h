@@ -60,8 +60,7 @@ int vc_fs_resolve(const vc_fs_snapshot *snapshot, const char *path, vc_fs_node *
  * except metadata.json (built once per epoch) and stats.json (rendered now).
  * Returns 0 or a negated errno.
  */
-int vc_fs_node_stat(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node,
-		    struct stat *st);
+int vc_fs_node_stat(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node, struct stat *st);
 
 /**
  * The epoch of an open file that @p path names, referenced (vc_fs_snapshot_put), or NULL.

@@ -97,7 +97,8 @@ int main(int argc, char *argv[])
 			goto out;
 	} else {
 		vc_bytes_free(&json);
-		if (read_file(argv[4], &json) != VC_OK || load_manifest(&json, keyring, &next) != VC_OK) {
+		if (read_file(argv[4], &json) != VC_OK ||
+		    load_manifest(&json, keyring, &next) != VC_OK) {
 			rc = die(argv[4]);
 			goto out;
 		}

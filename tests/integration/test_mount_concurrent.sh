@@ -56,6 +56,15 @@ resident=$(stat_json "$M" .cache.bytes_resident)
 [ "$evictions" -gt 0 ] || fail "a cache of two chunks evicted nothing"
 [ "$resident" -le 1048576 ] || fail "idle cache holds $resident bytes, budget 1 MiB"
 
+# AddressSanitizer keeps freed memory in quarantine and pads every block: the bound is a
+# property of the normal build, checked there; under the sanitizer the bytes still are.
+if grep -q __asan_init "$VCHUNKFS"; then
+	echo "   memory bound not checked: vchunkfs is built with AddressSanitizer"
+	kill -TERM "$DAEMON_PID"
+	wait_exit "$DAEMON_PID" 10
+	echo "test_mount_concurrent: all passed (bytes only)"
+	exit 0
+fi
 step "peak memory within budget"
 hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$DAEMON_PID/status")
 # budget (docs/MOUNT.md): the cache, plus per worker thread one pinned chunk, the stored copy

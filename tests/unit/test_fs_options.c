@@ -16,7 +16,7 @@
 #include "fs/options.h"
 
 struct fixture {
-	char dir[64];           /* a temporary directory for config files and mount points */
+	char dir[64]; /* a temporary directory for config files and mount points */
 	vc_fs_options options;
 	struct fuse_args args;
 };
@@ -98,9 +98,16 @@ static void test_defaults(void **state)
 static void test_command_line(void **state)
 {
 	struct fixture *f = *state;
-	const char *argv[] = {"vchunkfs", "-f", "-s", "-o",
+	const char *argv[] = {"vchunkfs",
+			      "-f",
+			      "-s",
+			      "-o",
 			      "key_file=/k/key,cache_mb=7,timeout=2.5,retries=0,manifest_ttl=5",
-			      "-o", "allow_other,max_threads=3,noatime", "sess", "/mnt", NULL};
+			      "-o",
+			      "allow_other,max_threads=3,noatime",
+			      "sess",
+			      "/mnt",
+			      NULL};
 
 	assert_int_equal(parse(f, argv), VC_OK);
 	assert_true(f->options.foreground);
@@ -143,11 +150,11 @@ static void test_bad_values(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const bad[][2] = {
-		{"cache_mb=0", "cache_mb"},      {"cache_mb=abc", "cache_mb"},
-		{"cache_mb=12x", "cache_mb"},    {"timeout=-1", "timeout"},
-		{"timeout=zero", "timeout"},     {"retries=99", "retries"},
-		{"max_threads=0", "max_threads"}, {"passphrase_fd=-3", "passphrase_fd"},
-		{"key_file=", "key_file"},       {"max_read=100", "max_read"},
+	    {"cache_mb=0", "cache_mb"},	      {"cache_mb=abc", "cache_mb"},
+	    {"cache_mb=12x", "cache_mb"},     {"timeout=-1", "timeout"},
+	    {"timeout=zero", "timeout"},      {"retries=99", "retries"},
+	    {"max_threads=0", "max_threads"}, {"passphrase_fd=-3", "passphrase_fd"},
+	    {"key_file=", "key_file"},	      {"max_read=100", "max_read"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -191,11 +198,11 @@ static void test_config_errors(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const cases[][2] = {
-		{"cache_mb = 3\nbogus = 1\n", "line 2"},
-		{"[other]\ncache_mb = 3\n", "section"},
-		{"passphrase_fd = 3\n", "command line"},
-		{"allow_other = maybe\n", "allow_other"},
-		{"timeout = 0\n", "timeout"},
+	    {"cache_mb = 3\nbogus = 1\n", "line 2"},
+	    {"[other]\ncache_mb = 3\n", "section"},
+	    {"passphrase_fd = 3\n", "command line"},
+	    {"allow_other = maybe\n", "allow_other"},
+	    {"timeout = 0\n", "timeout"},
 	};
 	char path[128];
 
@@ -319,8 +326,8 @@ static void test_passphrase_sources(void **state)
 	vc_fs_options_free(&f->options);
 	vc_fs_options_init(&f->options);
 	{
-		const char *argv[] = {"vchunkfs", "-o", "key_file=/k,passphrase_fd=0", "s", mnt,
-				      NULL};
+		const char *argv[] = {"vchunkfs", "-o", "key_file=/k,passphrase_fd=0",
+				      "s",	  mnt,	NULL};
 
 		assert_int_equal(parse(f, argv), VC_OK);
 	}
@@ -331,8 +338,12 @@ static void test_passphrase_sources(void **state)
 static void test_fuse_args_and_open_options(void **state)
 {
 	struct fixture *f = *state;
-	const char *argv[] = {"vchunkfs", "-o", "allow_other,retries=0,timeout=1.5,cache_mb=3",
-			      "s5+http://127.0.0.1:9/a,b", "/mnt", NULL};
+	const char *argv[] = {"vchunkfs",
+			      "-o",
+			      "allow_other,retries=0,timeout=1.5,cache_mb=3",
+			      "s5+http://127.0.0.1:9/a,b",
+			      "/mnt",
+			      NULL};
 	vc_open_options open_options;
 
 	assert_int_equal(parse(f, argv), VC_OK);
@@ -356,17 +367,17 @@ static void test_fuse_args_and_open_options(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_command_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_debug_implies_foreground, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_third_positional, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_file_and_precedence, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_search_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_finish_paths, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_passphrase_sources, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fuse_args_and_open_options, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_command_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_debug_implies_foreground, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_third_positional, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_file_and_precedence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_search_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_finish_paths, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_passphrase_sources, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fuse_args_and_open_options, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
