@@ -201,10 +201,16 @@ static void score_trials(km_state *s, size_t begin, size_t end, uint32_t worker)
 		potential[j] = 0.0;
 	for (size_t i = begin; i < end; i++) {
 		size_t p = seed_point(s, i);
+		float d2[MAX_TRIALS];
 
+		/* one pass over the point for all trials (the 4-row kernel) */
+		vc_score_many(s->assign_metric, point(s, p), s->trial_vec, s->trials, s->dim, d2);
 		for (uint32_t j = 0; j < s->trials; j++) {
-			float d = dist2(s, p, s->trial_vec + (size_t)j * s->dim);
-			float m = d < s->d2[i] ? d : s->d2[i];
+			float d = s->spherical ? 2.0f - 2.0f * d2[j] * s->inv_norm[p] : -d2[j];
+			float m;
+
+			d = d > 0.0f ? d : 0.0f;
+			m = d < s->d2[i] ? d : s->d2[i];
 
 			s->cand_d2[(size_t)j * s->seed_m + i] = m;
 			potential[j] += m;
@@ -491,6 +497,6 @@ void vc_kmeans_params_default(vc_kmeans_params *params)
 	params->max_iterations = VC_KMEANS_DEFAULT_ITERATIONS;
 	params->sample_per_centroid = VC_KMEANS_DEFAULT_SAMPLE_PER_CENTROID;
 	params->min_change = VC_KMEANS_DEFAULT_MIN_CHANGE;
-	params->threads = 1;
+	params->threads = 0;
 	params->seed = 1;
 }
