@@ -155,7 +155,8 @@ void vc_blake3(const void *data, size_t len, uint8_t out[VC_BLAKE3_OUT_BYTES])
 	}
 	chunk_output(p + (chunks - 1) * CHUNK_LEN, len - (size_t)(chunks - 1) * CHUNK_LEN,
 		     chunks - 1, &o);
-	/* The last chunk folds into every subtree still on the stack; the final node is the root. */
+	/* The last chunk folds into every subtree still on the stack; the final node is the root.
+	 */
 	while (depth > 0) {
 		output_cv(&o, cv);
 		parent_output(stack[--depth], cv, &o);

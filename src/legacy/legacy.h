@@ -57,19 +57,19 @@ void vc_legacy_close(vc_legacy *legacy);
 
 /** What was found while opening, for `vchunk inspect` and the mount's stats. */
 typedef struct vc_legacy_info {
-	uint32_t version;          /**< manifest version (2 or 3) */
-	uint32_t dim;              /**< vector dimension (0 for an empty session) */
-	size_t count;              /**< live vectors */
-	size_t stored;             /**< vectors in the chunks, deleted ones included */
-	size_t deleted;            /**< marked is_deleted in hnsw_nodes.cbor */
-	size_t chunk_count;        /**< chunks listed in the manifest */
-	size_t ids_recovered;      /**< ids matched to _originalId by BLAKE3 */
-	size_t ids_fallback;       /**< vectors named by their short or full hex id instead */
+	uint32_t version;	    /**< manifest version (2 or 3) */
+	uint32_t dim;		    /**< vector dimension (0 for an empty session) */
+	size_t count;		    /**< live vectors */
+	size_t stored;		    /**< vectors in the chunks, deleted ones included */
+	size_t deleted;		    /**< marked is_deleted in hnsw_nodes.cbor */
+	size_t chunk_count;	    /**< chunks listed in the manifest */
+	size_t ids_recovered;	    /**< ids matched to _originalId by BLAKE3 */
+	size_t ids_fallback;	    /**< vectors named by their short or full hex id instead */
 	size_t short_id_collisions; /**< vectors whose vec_xxxxxxxx short id another one shares */
-	size_t metadata_unmatched; /**< metadata_map entries belonging to no stored vector */
-	size_t graph_nodes;        /**< nodes in hnsw_nodes.cbor (0 if the file is absent) */
-	size_t graph_only;         /**< graph nodes whose id no chunk holds (ignored) */
-	size_t graph_mismatches;   /**< graph nodes whose vector differs from the chunk's */
+	size_t metadata_unmatched;  /**< metadata_map entries belonging to no stored vector */
+	size_t graph_nodes;	    /**< nodes in hnsw_nodes.cbor (0 if the file is absent) */
+	size_t graph_only;	    /**< graph nodes whose id no chunk holds (ignored) */
+	size_t graph_mismatches;    /**< graph nodes whose vector differs from the chunk's */
 } vc_legacy_info;
 
 /** Fill @p out. Thread-safe. */
@@ -88,18 +88,18 @@ size_t vc_legacy_count(const vc_legacy *legacy);
  * JSON null when there is none. All borrowed (see the header comment).
  * VC_ERR_INVALID if @p index is out of range.
  */
-vc_err vc_legacy_get(const vc_legacy *legacy, size_t index, const char **id,
-		     const float **vector, const json_t **metadata);
+vc_err vc_legacy_get(const vc_legacy *legacy, size_t index, const char **id, const float **vector,
+		     const json_t **metadata);
 
 /** Everything known about one live vector; all pointers borrowed. */
 typedef struct vc_legacy_vector {
 	const char *id;
 	const uint8_t *vector_id; /**< VC_LEGACY_ID_BYTES bytes */
 	const float *vector;
-	const json_t *metadata;   /**< JSON null when none */
-	const char *timestamp;    /**< RFC 3339 insertion time, or NULL */
-	bool id_recovered;        /**< id came from _originalId (checked by BLAKE3) */
-	size_t chunk_index;       /**< which chunk holds it */
+	const json_t *metadata; /**< JSON null when none */
+	const char *timestamp;	/**< RFC 3339 insertion time, or NULL */
+	bool id_recovered;	/**< id came from _originalId (checked by BLAKE3) */
+	size_t chunk_index;	/**< which chunk holds it */
 } vc_legacy_vector;
 
 /** Fill @p out for live vector @p index. VC_ERR_INVALID if out of range. */

@@ -10,8 +10,14 @@
 #include "util/error_i.h"
 
 static const char *const MAJOR_NAMES[8] = {
-    "an unsigned integer", "a negative integer", "a byte string", "a text string",
-    "an array",            "a map",              "a tag",         "a simple value or float",
+    "an unsigned integer",
+    "a negative integer",
+    "a byte string",
+    "a text string",
+    "an array",
+    "a map",
+    "a tag",
+    "a simple value or float",
 };
 
 void vc_lcbor_init(vc_lcbor *c, const void *data, size_t len, const char *name)
@@ -117,10 +123,9 @@ vc_err vc_lcbor_next(vc_lcbor *c, vc_lcbor_item *item)
 	}
 	if (item->major == VC_LCBOR_BYTES || item->major == VC_LCBOR_TEXT) {
 		if (item->value > vc_lcbor_remaining(c))
-			return vc_lcbor_fail(c, start,
-					     "%s of %" PRIu64 " bytes runs past the end (%zu left)",
-					     MAJOR_NAMES[item->major], item->value,
-					     vc_lcbor_remaining(c));
+			return vc_lcbor_fail(
+			    c, start, "%s of %" PRIu64 " bytes runs past the end (%zu left)",
+			    MAJOR_NAMES[item->major], item->value, vc_lcbor_remaining(c));
 		item->str = c->data + c->pos;
 		c->pos += (size_t)item->value;
 	} else if (item->major == VC_LCBOR_SIMPLE && item->info >= 25) {
@@ -183,8 +188,8 @@ vc_err vc_lcbor_array(vc_lcbor *c, uint64_t *count, const char *what)
 		return err;
 	if (item.value > vc_lcbor_remaining(c))
 		return vc_lcbor_fail(c, item.offset,
-				     "%s claims %" PRIu64 " elements but only %zu bytes remain", what,
-				     item.value, vc_lcbor_remaining(c));
+				     "%s claims %" PRIu64 " elements but only %zu bytes remain",
+				     what, item.value, vc_lcbor_remaining(c));
 	*count = item.value;
 	return VC_OK;
 }
@@ -198,8 +203,8 @@ vc_err vc_lcbor_map(vc_lcbor *c, uint64_t *count, const char *what)
 		return err;
 	if (item.value > vc_lcbor_remaining(c) / 2)
 		return vc_lcbor_fail(c, item.offset,
-				     "%s claims %" PRIu64 " entries but only %zu bytes remain", what,
-				     item.value, vc_lcbor_remaining(c));
+				     "%s claims %" PRIu64 " entries but only %zu bytes remain",
+				     what, item.value, vc_lcbor_remaining(c));
 	*count = item.value;
 	return VC_OK;
 }

@@ -39,12 +39,12 @@ typedef struct vc_lcbor {
 
 /** One item head. For strings the payload is consumed too and @p str points at it. */
 typedef struct vc_lcbor_item {
-	int major;          /**< VC_LCBOR_* */
-	uint8_t info;       /**< additional information (low 5 bits of the head) */
-	uint64_t value;     /**< integer value, string length, array/map count, tag or simple value */
+	int major;	/**< VC_LCBOR_* */
+	uint8_t info;	/**< additional information (low 5 bits of the head) */
+	uint64_t value; /**< integer value, string length, array/map count, tag or simple value */
 	const uint8_t *str; /**< bytes or text payload */
-	double real;        /**< major 7 floats (info 25, 26, 27) */
-	size_t offset;      /**< where the head starts */
+	double real;	    /**< major 7 floats (info 25, 26, 27) */
+	size_t offset;	    /**< where the head starts */
 } vc_lcbor_item;
 
 void vc_lcbor_init(vc_lcbor *c, const void *data, size_t len, const char *name);

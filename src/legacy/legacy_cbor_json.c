@@ -63,19 +63,12 @@ static vc_err simple_json(vc_lcbor *c, const vc_lcbor_item *item, json_t **out)
 		return VC_OK;
 	}
 	switch (item->value) {
-	case 20:
-		*out = json_false();
-		break;
-	case 21:
-		*out = json_true();
-		break;
+	case 20: *out = json_false(); break;
+	case 21: *out = json_true(); break;
 	case 22:
-	case 23: /* undefined has no JSON form; null is the nearest */
-		*out = json_null();
-		break;
+	case 23: *out = json_null(); break; /* undefined has no JSON form; null is nearest */
 	default:
-		return vc_lcbor_fail(c, item->offset, "unknown simple value %" PRIu64,
-				     item->value);
+		return vc_lcbor_fail(c, item->offset, "unknown simple value %" PRIu64, item->value);
 	}
 	return VC_OK;
 }
@@ -113,7 +106,8 @@ static vc_err key_string(vc_lcbor *c, char **key)
 		for (int i = 0; *key != NULL && i < 32; i++)
 			snprintf(*key + 2 * i, 3, "%02x", id[i]);
 	} else {
-		return vc_lcbor_fail(c, item.offset, "a map key of this type cannot be shown as JSON");
+		return vc_lcbor_fail(c, item.offset,
+				     "a map key of this type cannot be shown as JSON");
 	}
 	return *key != NULL ? VC_OK : nomem();
 }
@@ -192,20 +186,13 @@ static vc_err to_json(vc_lcbor *c, unsigned depth, json_t **out)
 		return err;
 	switch (item.major) {
 	case VC_LCBOR_UINT:
-	case VC_LCBOR_NEGINT:
-		return integer_json(&item, out);
-	case VC_LCBOR_BYTES:
-		return bytes_json(&item, out);
-	case VC_LCBOR_TEXT:
-		return text_json(c, &item, out);
-	case VC_LCBOR_ARRAY:
-		return array_json(c, &item, depth, out);
-	case VC_LCBOR_MAP:
-		return map_json(c, &item, depth, out);
-	case VC_LCBOR_TAG:
-		return to_json(c, depth + 1, out); /* serde_cbor writes none; the tag adds nothing */
-	default:
-		return simple_json(c, &item, out);
+	case VC_LCBOR_NEGINT: return integer_json(&item, out);
+	case VC_LCBOR_BYTES: return bytes_json(&item, out);
+	case VC_LCBOR_TEXT: return text_json(c, &item, out);
+	case VC_LCBOR_ARRAY: return array_json(c, &item, depth, out);
+	case VC_LCBOR_MAP: return map_json(c, &item, depth, out);
+	case VC_LCBOR_TAG: return to_json(c, depth + 1, out); /* the tag itself adds nothing */
+	default: return simple_json(c, &item, out);
 	}
 }
 

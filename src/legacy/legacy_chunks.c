@@ -225,8 +225,9 @@ vc_err vc_legacy_table_build(vc_legacy *lg)
 				char hex[65];
 
 				vc_legacy_hex(other->vector_id, hex);
-				return vc_fail(VC_ERR_CORRUPT, "vector id %s is stored twice (%s, %s)",
-					       hex, lg->chunks[other->chunk].path,
+				return vc_fail(VC_ERR_CORRUPT,
+					       "vector id %s is stored twice (%s, %s)", hex,
+					       lg->chunks[other->chunk].path,
 					       lg->chunks[lg->entries[i].chunk].path);
 			}
 			slot = (slot + 1) & lg->table_mask;

@@ -8,25 +8,25 @@
 /** One vector as stored in a chunk. */
 typedef struct vc_legacy_entry {
 	uint8_t vector_id[VC_LEGACY_ID_BYTES];
-	char *id;          /**< user id or fallback; owned */
-	json_t *metadata;  /**< owned reference, NULL when none */
-	char *timestamp;   /**< owned, NULL when none */
-	uint32_t chunk;    /**< index of the chunk holding it */
-	bool recovered;    /**< id from _originalId, checked by BLAKE3 */
-	bool in_graph;     /**< seen in hnsw_nodes.cbor */
-	bool deleted;      /**< is_deleted in hnsw_nodes.cbor */
+	char *id;	  /**< user id or fallback; owned */
+	json_t *metadata; /**< owned reference, NULL when none */
+	char *timestamp;  /**< owned, NULL when none */
+	uint32_t chunk;	  /**< index of the chunk holding it */
+	bool recovered;	  /**< id from _originalId, checked by BLAKE3 */
+	bool in_graph;	  /**< seen in hnsw_nodes.cbor */
+	bool deleted;	  /**< is_deleted in hnsw_nodes.cbor */
 } vc_legacy_entry;
 
 typedef struct vc_legacy_chunk {
-	char *chunk_id;         /**< "chunk-0" */
-	char *path;             /**< "chunks/chunk-0.cbor" */
+	char *chunk_id;		 /**< "chunk-0" */
+	char *path;		 /**< "chunks/chunk-0.cbor" */
 	uint64_t declared_count; /**< manifest vector_count */
 	bool has_byte_size;
-	uint64_t byte_size;     /**< manifest byte_size */
+	uint64_t byte_size; /**< manifest byte_size */
 	uint64_t start_idx;
 	uint64_t end_idx;
-	size_t first;           /**< its first entry */
-	size_t count;           /**< entries it holds */
+	size_t first; /**< its first entry */
+	size_t count; /**< entries it holds */
 } vc_legacy_chunk;
 
 struct vc_legacy {
@@ -34,7 +34,7 @@ struct vc_legacy {
 	uint32_t dim;
 	json_t *manifest;
 	json_t *metadata; /**< metadata.cbor as JSON, NULL when absent */
-	json_t *schema;   /**< NULL when none */
+	json_t *schema;	  /**< NULL when none */
 
 	vc_legacy_chunk *chunks;
 	size_t chunk_count;
@@ -42,7 +42,7 @@ struct vc_legacy {
 	vc_legacy_entry *entries; /**< storage order */
 	size_t stored;
 	size_t entries_cap;
-	float *vectors; /**< stored * dim values */
+	float *vectors;	    /**< stored * dim values */
 	size_t vectors_cap; /**< in floats */
 
 	size_t *live; /**< entry index of each live vector */

@@ -219,8 +219,8 @@ static vc_err name_fallbacks(vc_legacy *lg, const short_table *shorts)
 			vc_legacy_hex(entry->vector_id, name + 4);
 		if (id_taken(lg, name))
 			return vc_fail(VC_ERR_CORRUPT,
-				       "%s: a user id is spelled like the fallback name %s", MAP_PATH,
-				       name);
+				       "%s: a user id is spelled like the fallback name %s",
+				       MAP_PATH, name);
 		entry->id = strdup(name);
 		if (entry->id == NULL)
 			return vc_fail(VC_ERR_NOMEM, "out of memory for a legacy id");

@@ -87,7 +87,8 @@ static vc_err build_hits(const vc_legacy *lg, vc_topk *topk, vc_results *out)
 		out->count++;
 		/* the internal score is the negated squared distance */
 		hit->score = sqrtf(-topk->items[i].score);
-		hit->metadata = entry->metadata != NULL ? json_incref(entry->metadata) : json_null();
+		hit->metadata =
+		    entry->metadata != NULL ? json_incref(entry->metadata) : json_null();
 	}
 	return VC_OK;
 }
@@ -113,8 +114,8 @@ vc_err vc_legacy_search(const vc_legacy *legacy, const vc_query *query, vc_resul
 	if (err == VC_OK && query->filter != NULL)
 		err = vc_filter_compile(query->filter, &filter);
 	if (err == VC_OK)
-		err = vc_topk_init(&topk, query->k < legacy->live_count ? query->k
-									 : legacy->live_count);
+		err = vc_topk_init(&topk,
+				   query->k < legacy->live_count ? query->k : legacy->live_count);
 	if (err != VC_OK)
 		goto out;
 	if (query->has_threshold)

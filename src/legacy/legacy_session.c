@@ -318,8 +318,8 @@ vc_err vc_legacy_vector_at(const vc_legacy *legacy, size_t index, vc_legacy_vect
 	return VC_OK;
 }
 
-vc_err vc_legacy_get(const vc_legacy *legacy, size_t index, const char **id,
-		     const float **vector, const json_t **metadata)
+vc_err vc_legacy_get(const vc_legacy *legacy, size_t index, const char **id, const float **vector,
+		     const json_t **metadata)
 {
 	vc_legacy_vector v = {0};
 	vc_err err = vc_legacy_vector_at(legacy, index, &v);

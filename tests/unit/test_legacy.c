@@ -48,8 +48,9 @@ static const char *fixture_dir(const char *name, char *buf, size_t size)
 	struct stat st;
 
 	if (root == NULL)
-		fail_msg("VCHUNK_LEGACY_FIXTURES is not set: run this test through meson test, which "
-			 "points it at shared/fixtures/legacy-rust beside the source tree");
+		fail_msg(
+		    "VCHUNK_LEGACY_FIXTURES is not set: run this test through meson test, which "
+		    "points it at shared/fixtures/legacy-rust beside the source tree");
 	snprintf(buf, size, "%s/%s", root, name);
 	if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
 		fail_msg("legacy fixture directory %s is missing: the genuine sessions of the "
@@ -177,10 +178,9 @@ static void test_half_floats(void **state)
 static void test_cursor_floats(void **state)
 {
 	/* 1.5 as half, 0.1f as single, 0.25 as double, 7, -3, then 1e300 (out of float range) */
-	static const uint8_t data[] = {0xf9, 0x3e, 0x00, 0xfa, 0x3d, 0xcc, 0xcc, 0xcd,
-				       0xfb, 0x3f, 0xd0, 0,    0,    0,    0,    0,
-				       0,    0x07, 0x22, 0xfb, 0x7e, 0x37, 0xe4, 0x3c,
-				       0x88, 0x00, 0x75, 0x9c};
+	static const uint8_t data[] = {0xf9, 0x3e, 0x00, 0xfa, 0x3d, 0xcc, 0xcc, 0xcd, 0xfb, 0x3f,
+				       0xd0, 0,	   0,	 0,    0,    0,	   0,	 0x07, 0x22, 0xfb,
+				       0x7e, 0x37, 0xe4, 0x3c, 0x88, 0x00, 0x75, 0x9c};
 	vc_lcbor c;
 	float f;
 
@@ -241,8 +241,8 @@ static void test_cursor_json(void **state)
 	/* {"a": [1, -2, 1.5, "x", true, null], 2: h'0102', [32 x 0]: {}} */
 	uint8_t data[128];
 	size_t n = 0;
-	static const uint8_t head[] = {0xa3, 0x61, 'a', 0x86, 0x01, 0x21, 0xf9, 0x3e, 0x00,
-				       0x61, 'x',  0xf5, 0xf6, 0x02, 0x42, 0x01, 0x02, 0x98, 0x20};
+	static const uint8_t head[] = {0xa3, 0x61, 'a',	 0x86, 0x01, 0x21, 0xf9, 0x3e, 0x00, 0x61,
+				       'x',  0xf5, 0xf6, 0x02, 0x42, 0x01, 0x02, 0x98, 0x20};
 	vc_lcbor c;
 	json_t *value;
 	json_t *want;
@@ -344,8 +344,8 @@ static void check_vectors(genuine *g)
 		const char *id = json_string_value(json_array_get(ids, t));
 		json_t *want_vector = json_array_get(json_object_get(g->truth, "vectors"), t);
 		json_t *want_meta = json_array_get(json_object_get(g->truth, "metadata"), t);
-		const char *want_hex =
-		    json_string_value(json_array_get(json_object_get(g->truth, "vector_id_hex"), t));
+		const char *want_hex = json_string_value(
+		    json_array_get(json_object_get(g->truth, "vector_id_hex"), t));
 		uint8_t hash[32];
 		char hex[65];
 		size_t index;
@@ -416,11 +416,12 @@ static void check_queries(genuine *g)
 				for (size_t o = 0; o < json_array_size(exact); o++) {
 					json_t *other = json_array_get(exact, o);
 
-					tie |= strcmp(json_string_value(json_object_get(other, "id")),
-						      res.hits[r].id) == 0 &&
-					       same_distance(json_number_value(json_object_get(
-								 other, "distance")),
-							     want_distance);
+					tie |=
+					    strcmp(json_string_value(json_object_get(other, "id")),
+						   res.hits[r].id) == 0 &&
+					    same_distance(json_number_value(
+							      json_object_get(other, "distance")),
+							  want_distance);
 				}
 				if (!tie)
 					fail_msg("query %zu rank %zu: %s, truth says %s", i, r,
@@ -458,16 +459,16 @@ static void check_chunks(genuine *g)
 			const float *vec;
 			json_t *values = json_object_get(item, "vector");
 
-			assert_int_equal(vc_legacy_find(g->legacy,
-							json_string_value(json_object_get(item, "id")),
-							&index),
-					 VC_OK);
+			assert_int_equal(
+			    vc_legacy_find(g->legacy,
+					   json_string_value(json_object_get(item, "id")), &index),
+			    VC_OK);
 			assert_int_equal(vc_legacy_get(g->legacy, index, NULL, &vec, NULL), VC_OK);
 			for (size_t d = 0; d < json_array_size(values); d++)
 				assert_true((float)json_real_value(json_array_get(values, d)) ==
 					    vec[d]);
-			assert_int_equal(strlen(json_string_value(json_object_get(item, "vector_id"))),
-					 64);
+			assert_int_equal(
+			    strlen(json_string_value(json_object_get(item, "vector_id"))), 64);
 		}
 		total += json_array_size(vectors);
 		json_decref(doc);
@@ -595,7 +596,7 @@ static void strip_byte_sizes(const char *session)
 	manifest = json_load_file(path, 0, NULL);
 	assert_non_null(manifest);
 	json_array_foreach(json_object_get(manifest, "chunks"), i, chunk)
-		json_object_del(chunk, "byte_size");
+	    json_object_del(chunk, "byte_size");
 	assert_int_equal(json_dump_file(manifest, path, JSON_INDENT(2)), 0);
 	json_decref(manifest);
 }
@@ -675,10 +676,9 @@ static void damage_file(const char *session, const char *rel, size_t truncations
 
 static void damage_fixture(const char *name, size_t truncations, size_t flips)
 {
-	static const char *const files[] = {"manifest.json",   "hnsw_nodes.cbor",
-					    "metadata.cbor",   "metadata_map.cbor",
-					    "timestamps.cbor", "chunks/chunk-0.cbor",
-					    "chunks/chunk-1.cbor"};
+	static const char *const files[] = {
+	    "manifest.json",   "hnsw_nodes.cbor",     "metadata.cbor",	    "metadata_map.cbor",
+	    "timestamps.cbor", "chunks/chunk-0.cbor", "chunks/chunk-1.cbor"};
 	char tmp[64], session[128];
 	vc_legacy *lg = NULL;
 
@@ -754,10 +754,10 @@ static void test_deleted_vectors(void **state)
 			assert_true(found_deleted < 3);
 			snprintf(deleted_ids[found_deleted++], 64, "%s",
 				 json_string_value(json_object_get(item, "id")));
-			assert_int_equal(vc_legacy_find(lg, json_string_value(json_object_get(
-								item, "id")),
-							&index),
-					 VC_ERR_NOT_FOUND);
+			assert_int_equal(
+			    vc_legacy_find(lg, json_string_value(json_object_get(item, "id")),
+					   &index),
+			    VC_ERR_NOT_FOUND);
 		}
 		json_decref(doc);
 	}
@@ -930,7 +930,7 @@ static void write_chunks(vc_store *store, const synthetic *s)
 {
 	/* a: [1.0 as half, 0.1f as single, 0.5 as double]; b: [2, -3, smallest half subnormal] */
 	static const uint8_t a_values[] = {0x83, 0xf9, 0x3c, 0x00, 0xfa, 0x3d, 0xcc, 0xcc, 0xcd,
-					   0xfb, 0x3f, 0xe0, 0,    0,    0,    0,    0,    0};
+					   0xfb, 0x3f, 0xe0, 0,	   0,	 0,    0,    0,	   0};
 	static const uint8_t b_values[] = {0x83, 0x02, 0x22, 0xf9, 0x00, 0x01};
 	vc_bytes b = {0};
 
@@ -992,10 +992,11 @@ static void put_node(vc_bytes *b, const uint8_t *id, float value, bool deleted)
 
 static void write_rest(vc_store *store, const synthetic *s)
 {
-	const char *manifest = "{\"version\": 2, \"chunk_size\": 3, \"total_vectors\": 5, "
-			       "\"chunks\": [{\"chunk_id\": \"c0\", \"cid\": null, \"vector_count\": 3},"
-			       " {\"chunk_id\": \"c1\", \"cid\": null, \"vector_count\": 2}],"
-			       " \"schema\": {\"fields\": [\"tag\"]}}";
+	const char *manifest =
+	    "{\"version\": 2, \"chunk_size\": 3, \"total_vectors\": 5, "
+	    "\"chunks\": [{\"chunk_id\": \"c0\", \"cid\": null, \"vector_count\": 3},"
+	    " {\"chunk_id\": \"c1\", \"cid\": null, \"vector_count\": 2}],"
+	    " \"schema\": {\"fields\": [\"tag\"]}}";
 	char key[16];
 	vc_bytes b = {0};
 
@@ -1199,27 +1200,37 @@ static void test_bad_manifests(void **state)
 			   "version 4");
 	open_with_manifest(store, "{\"format\": \"vchunk\", \"version\": 3, \"chunks\": []}",
 			   VC_ERR_UNSUPPORTED, "not a manifest of the original");
-	open_with_manifest(store, "{\"version\": 3, \"chunks\": [{\"chunk_id\": \"../c0\", "
-				  "\"vector_count\": 3}]}",
+	open_with_manifest(store,
+			   "{\"version\": 3, \"chunks\": [{\"chunk_id\": \"../c0\", "
+			   "\"vector_count\": 3}]}",
 			   VC_ERR_CORRUPT, "chunks[0].chunk_id");
-	open_with_manifest(store, "{\"version\": 3, \"chunks\": [{\"chunk_id\": \"c0\", "
-				  "\"vector_count\": 2}]}",
+	open_with_manifest(store,
+			   "{\"version\": 3, \"chunks\": [{\"chunk_id\": \"c0\", "
+			   "\"vector_count\": 2}]}",
 			   VC_ERR_CORRUPT, "chunks/c0.cbor holds 3 vectors, the manifest says 2");
-	open_with_manifest(store, "{\"version\": 3, \"total_vectors\": 4, \"chunks\": "
-				  "[{\"chunk_id\": \"c0\", \"vector_count\": 3}]}",
+	open_with_manifest(store,
+			   "{\"version\": 3, \"total_vectors\": 4, \"chunks\": "
+			   "[{\"chunk_id\": \"c0\", \"vector_count\": 3}]}",
 			   VC_ERR_CORRUPT, "total_vectors is 4");
-	open_with_manifest(store, "{\"version\": 3, \"chunks\": [{\"chunk_id\": \"c9\", "
-				  "\"vector_count\": 3}]}",
+	open_with_manifest(store,
+			   "{\"version\": 3, \"chunks\": [{\"chunk_id\": \"c9\", "
+			   "\"vector_count\": 3}]}",
 			   VC_ERR_NOT_FOUND, "chunks/c9.cbor");
 	/* c1 named as c0: the chunk's own chunk_id disagrees */
-	assert_int_equal(vc_store_put(store, "chunks/c2.cbor", "\xa1\x68" "chunk_id\x62" "c0", 13),
+	assert_int_equal(vc_store_put(store, "chunks/c2.cbor",
+				      "\xa1\x68"
+				      "chunk_id\x62"
+				      "c0",
+				      13),
 			 VC_OK);
-	open_with_manifest(store, "{\"version\": 3, \"chunks\": [{\"chunk_id\": \"c2\", "
-				  "\"vector_count\": 0}]}",
+	open_with_manifest(store,
+			   "{\"version\": 3, \"chunks\": [{\"chunk_id\": \"c2\", "
+			   "\"vector_count\": 0}]}",
 			   VC_ERR_CORRUPT, "chunk_id \"c0\" but the manifest says c2");
 	/* the same vectors in two chunks */
-	open_with_manifest(store, "{\"version\": 3, \"chunks\": [{\"chunk_id\": \"c0\", "
-				  "\"vector_count\": 3}, {\"chunk_id\": \"c0\", \"vector_count\": 3}]}",
+	open_with_manifest(store,
+			   "{\"version\": 3, \"chunks\": [{\"chunk_id\": \"c0\", "
+			   "\"vector_count\": 3}, {\"chunk_id\": \"c0\", \"vector_count\": 3}]}",
 			   VC_ERR_CORRUPT, "listed twice");
 	open_with_manifest(store, "{\"version\": 3, \"chunks\": [", VC_ERR_CORRUPT,
 			   "manifest.json: line");
