@@ -8,6 +8,8 @@
 #include "search/distance.h"
 
 #define VC_HNSW_FLAG_DELETED 1u
+/* Idle search scratch kept for reuse; more concurrent searches allocate and free their own. */
+#define VC_HNSW_POOL_MAX 64
 
 /* Per-search working memory; one searcher owns one at a time. */
 typedef struct hnsw_scratch hnsw_scratch;
@@ -74,5 +76,10 @@ vc_err vc_hnsw_alloc(uint32_t dim, vc_metric metric, const vc_hnsw_params *param
 
 /** Grow node storage to at least @p capacity (caller holds the write lock or owns the index). */
 vc_err vc_hnsw_grow(vc_hnsw *h, uint32_t capacity);
+
+/** Scratch memory of one searcher (hnsw.c owns its layout). */
+vc_err vc_hnsw_scratch_new(hnsw_scratch **out);
+void vc_hnsw_scratch_free(hnsw_scratch *s);
+size_t vc_hnsw_scratch_bytes(const hnsw_scratch *s);
 
 #endif
