@@ -82,6 +82,11 @@ vc_err vc_hnsw_mark_deleted(vc_hnsw *hnsw, uint32_t node);
 vc_err vc_hnsw_search(vc_hnsw *hnsw, const float *query, size_t k, uint32_t ef,
 		      vc_hnsw_accept_fn accept, void *ctx, vc_scored *out, size_t *found);
 
+/*
+ * The accessors below read without taking the lock: call them from the
+ * writer's thread, or while no insert runs.
+ */
+
 /** Nodes inserted so far, deleted ones included. */
 uint32_t vc_hnsw_count(const vc_hnsw *hnsw);
 uint32_t vc_hnsw_dim(const vc_hnsw *hnsw);

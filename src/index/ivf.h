@@ -68,7 +68,11 @@ void vc_ivf_probe(const vc_ivf *ivf, const float *query, uint32_t nprobe, vc_sco
 /** Vectors recorded in @p list (0 for a list that does not exist). */
 uint64_t vc_ivf_list_size(const vc_ivf *ivf, uint32_t list);
 
-/** Record the number of vectors stored in @p list (writer only). */
+/**
+ * Record the number of vectors stored in @p list. Writer only, and not
+ * while another thread reads list sizes: edit a private copy (loaded or
+ * trained) and publish it, rather than editing one that readers use.
+ */
 vc_err vc_ivf_set_list_size(vc_ivf *ivf, uint32_t list, uint64_t size);
 
 /**
