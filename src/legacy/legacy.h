@@ -143,10 +143,14 @@ const char *vc_legacy_chunk_path(const vc_legacy *legacy, size_t index);
  */
 vc_err vc_legacy_metadata_json(const vc_legacy *legacy, json_t **out);
 
-/** schema.json (or the manifest's "schema"), as a new reference; NULL when neither exists. */
+/**
+ * schema.json (or the manifest's non-null "schema"), as a new reference to the
+ * handle's own value: read it, do not modify it (json_deep_copy to change it).
+ * NULL when neither exists.
+ */
 json_t *vc_legacy_schema(const vc_legacy *legacy);
 
-/** The parsed manifest.json, as a new reference (never NULL for an open session). */
+/** The parsed manifest.json, as a new reference (never NULL); read-only like the schema. */
 json_t *vc_legacy_manifest(const vc_legacy *legacy);
 
 #endif

@@ -91,10 +91,10 @@ static vc_err key_string(vc_lcbor *c, char **key)
 		*key = malloc(24);
 		if (*key != NULL && item.major == VC_LCBOR_UINT)
 			snprintf(*key, 24, "%" PRIu64, item.value);
+		else if (*key != NULL && item.value == UINT64_MAX)
+			strcpy(*key, "-18446744073709551616"); /* -1 - value: value + 1 overflows */
 		else if (*key != NULL)
-			snprintf(*key, 24, "-%" PRIu64 "%s",
-				 item.value == UINT64_MAX ? UINT64_MAX / 10 : item.value + 1,
-				 item.value == UINT64_MAX ? "6" : "");
+			snprintf(*key, 24, "-%" PRIu64, item.value + 1);
 	} else if (item.major == VC_LCBOR_ARRAY || item.major == VC_LCBOR_BYTES) {
 		uint8_t id[32];
 

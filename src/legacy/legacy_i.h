@@ -29,6 +29,12 @@ typedef struct vc_legacy_chunk {
 	size_t count; /**< entries it holds */
 } vc_legacy_chunk;
 
+/** An entry keyed by its first four id bytes (the short id's 8 hex digits). */
+typedef struct vc_legacy_short {
+	uint32_t prefix;
+	size_t index;
+} vc_legacy_short;
+
 struct vc_legacy {
 	uint32_t version;
 	uint32_t dim;
@@ -50,6 +56,7 @@ struct vc_legacy {
 
 	size_t *table; /**< open addressing by vector id: entry index + 1, 0 = empty */
 	size_t table_mask;
+	vc_legacy_short *shorts; /**< every entry, sorted by short id prefix */
 
 	vc_legacy_info info;
 };
@@ -69,6 +76,15 @@ vc_err vc_legacy_table_build(vc_legacy *lg);
 
 /** Entry index of @p vector_id, or SIZE_MAX. */
 size_t vc_legacy_table_find(const vc_legacy *lg, const uint8_t vector_id[VC_LEGACY_ID_BYTES]);
+
+/**
+ * How many entries have short id @p prefix; *first gets the position in
+ * lg->shorts of the first of them.
+ */
+size_t vc_legacy_short_range(const vc_legacy *lg, uint32_t prefix, size_t *first);
+
+/** Parse "vec_" + 8 lower-case hex digits (exactly @p len bytes) into @p prefix. */
+bool vc_legacy_parse_short_id(const char *text, size_t len, uint32_t *prefix);
 
 /** hnsw_nodes.cbor, when present: deletion flags and a cross-check of the vectors. */
 vc_err vc_legacy_read_graph(vc_legacy *lg, vc_store *store);

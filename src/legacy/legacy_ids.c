@@ -12,17 +12,6 @@
 #define MAP_PATH "metadata_map.cbor"
 #define TIMESTAMPS_PATH "timestamps.cbor"
 
-/* Every entry keyed by its first four id bytes (the short id's 8 hex digits), sorted. */
-typedef struct short_id {
-	uint32_t prefix;
-	size_t index;
-} short_id;
-
-typedef struct short_table {
-	short_id *items;
-	size_t count;
-} short_table;
-
 static uint32_t prefix_of(const uint8_t *id)
 {
 	return (uint32_t)id[0] << 24 | (uint32_t)id[1] << 16 | (uint32_t)id[2] << 8 | id[3];
@@ -30,48 +19,45 @@ static uint32_t prefix_of(const uint8_t *id)
 
 static int by_prefix(const void *pa, const void *pb)
 {
-	const short_id *a = pa, *b = pb;
+	const vc_legacy_short *a = pa, *b = pb;
 
 	if (a->prefix != b->prefix)
 		return a->prefix < b->prefix ? -1 : 1;
 	return a->index < b->index ? -1 : a->index > b->index;
 }
 
-static vc_err short_table_build(const vc_legacy *lg, short_table *table)
+static vc_err shorts_build(vc_legacy *lg)
 {
-	table->count = lg->stored;
-	table->items = malloc((lg->stored ? lg->stored : 1) * sizeof(short_id));
-	if (table->items == NULL)
+	lg->shorts = malloc((lg->stored ? lg->stored : 1) * sizeof(vc_legacy_short));
+	if (lg->shorts == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory for the short id table");
 	for (size_t i = 0; i < lg->stored; i++) {
-		table->items[i].prefix = prefix_of(lg->entries[i].vector_id);
-		table->items[i].index = i;
+		lg->shorts[i].prefix = prefix_of(lg->entries[i].vector_id);
+		lg->shorts[i].index = i;
 	}
-	qsort(table->items, table->count, sizeof(short_id), by_prefix);
+	qsort(lg->shorts, lg->stored, sizeof(vc_legacy_short), by_prefix);
 	return VC_OK;
 }
 
-/* How many entries have @p prefix; *first gets the position of the first of them. */
-static size_t short_table_range(const short_table *table, uint32_t prefix, size_t *first)
+size_t vc_legacy_short_range(const vc_legacy *lg, uint32_t prefix, size_t *first)
 {
-	size_t lo = 0, hi = table->count, n = 0;
+	size_t lo = 0, hi = lg->stored, n = 0;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (table->items[mid].prefix < prefix)
+		if (lg->shorts[mid].prefix < prefix)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	*first = lo;
-	while (lo + n < table->count && table->items[lo + n].prefix == prefix)
+	while (lo + n < lg->stored && lg->shorts[lo + n].prefix == prefix)
 		n++;
 	return n;
 }
 
-/* "vec_" followed by exactly 8 lower-case hex digits. */
-static bool parse_short_key(const char *key, size_t len, uint32_t *prefix)
+bool vc_legacy_parse_short_id(const char *key, size_t len, uint32_t *prefix)
 {
 	uint32_t v = 0;
 
@@ -116,8 +102,7 @@ static json_t *user_metadata(json_t *value)
 }
 
 /* Attribute one metadata_map entry; takes @p value. */
-static vc_err apply_map_entry(vc_legacy *lg, const short_table *shorts, const char *key,
-			      size_t key_len, json_t *value)
+static vc_err apply_map_entry(vc_legacy *lg, const char *key, size_t key_len, json_t *value)
 {
 	const char *original = json_string_value(json_object_get(value, "_originalId"));
 	uint32_t prefix;
@@ -142,10 +127,10 @@ static vc_err apply_map_entry(vc_legacy *lg, const short_table *shorts, const ch
 			set_metadata(&lg->entries[index], user_metadata(value));
 			return VC_OK;
 		}
-	} else if (parse_short_key(key, key_len, &prefix) &&
-		   short_table_range(shorts, prefix, &first) == 1) {
+	} else if (vc_legacy_parse_short_id(key, key_len, &prefix) &&
+		   vc_legacy_short_range(lg, prefix, &first) == 1) {
 		/* No user id recorded, but the short key names exactly one vector. */
-		set_metadata(&lg->entries[shorts->items[first].index], value);
+		set_metadata(&lg->entries[lg->shorts[first].index], value);
 		return VC_OK;
 	}
 	lg->info.metadata_unmatched++;
@@ -153,7 +138,7 @@ static vc_err apply_map_entry(vc_legacy *lg, const short_table *shorts, const ch
 	return VC_OK;
 }
 
-static vc_err read_metadata_map(vc_legacy *lg, vc_store *store, const short_table *shorts)
+static vc_err read_metadata_map(vc_legacy *lg, vc_store *store)
 {
 	vc_bytes bytes;
 	bool present;
@@ -174,7 +159,7 @@ static vc_err read_metadata_map(vc_legacy *lg, vc_store *store, const short_tabl
 		if (err == VC_OK)
 			err = vc_lcbor_to_json(&c, &value);
 		if (err == VC_OK)
-			err = apply_map_entry(lg, shorts, key, key_len, value);
+			err = apply_map_entry(lg, key, key_len, value);
 	}
 	if (err == VC_OK)
 		err = vc_legacy_expect_end(&c);
@@ -195,13 +180,14 @@ static bool id_taken(const vc_legacy *lg, const char *id)
 
 /* Vectors whose user id is unknown are named by their short id, or by the full 64 hex
  * digits when the short one is shared (or spelled like a recovered user id). */
-static vc_err name_fallbacks(vc_legacy *lg, const short_table *shorts)
+static vc_err name_fallbacks(vc_legacy *lg)
 {
-	for (size_t i = 0; i < shorts->count; i++) {
-		vc_legacy_entry *entry = &lg->entries[shorts->items[i].index];
-		bool shared = (i > 0 && shorts->items[i - 1].prefix == shorts->items[i].prefix) ||
-			      (i + 1 < shorts->count &&
-			       shorts->items[i + 1].prefix == shorts->items[i].prefix);
+	const vc_legacy_short *shorts = lg->shorts;
+
+	for (size_t i = 0; i < lg->stored; i++) {
+		vc_legacy_entry *entry = &lg->entries[shorts[i].index];
+		bool shared = (i > 0 && shorts[i - 1].prefix == shorts[i].prefix) ||
+			      (i + 1 < lg->stored && shorts[i + 1].prefix == shorts[i].prefix);
 		char name[4 + 64 + 1];
 
 		if (shared)
@@ -293,15 +279,13 @@ static vc_err read_timestamps(vc_legacy *lg, vc_store *store)
 
 vc_err vc_legacy_read_ids(vc_legacy *lg, vc_store *store)
 {
-	short_table shorts = {0};
-	vc_err err = short_table_build(lg, &shorts);
+	vc_err err = shorts_build(lg);
 
 	if (err == VC_OK)
-		err = read_metadata_map(lg, store, &shorts);
+		err = read_metadata_map(lg, store);
 	if (err == VC_OK)
-		err = name_fallbacks(lg, &shorts);
+		err = name_fallbacks(lg);
 	if (err == VC_OK)
 		err = read_timestamps(lg, store);
-	free(shorts.items);
 	return err;
 }

@@ -27,21 +27,57 @@ static size_t live_position(const vc_legacy *lg, size_t entry_index)
 	return lo < lg->live_count && lg->live[lo] == entry_index ? lo : SIZE_MAX;
 }
 
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* The entry a fallback name ("vec_" + 8 or 64 hex digits) stands for, or SIZE_MAX. */
+static size_t find_fallback(const vc_legacy *lg, const char *id)
+{
+	size_t len = strlen(id);
+	uint32_t prefix;
+	size_t first;
+
+	if (vc_legacy_parse_short_id(id, len, &prefix)) {
+		if (vc_legacy_short_range(lg, prefix, &first) != 1)
+			return SIZE_MAX;
+		first = lg->shorts[first].index;
+	} else if (len == 4 + 2 * VC_LEGACY_ID_BYTES && memcmp(id, "vec_", 4) == 0) {
+		uint8_t vector_id[VC_LEGACY_ID_BYTES];
+
+		for (size_t i = 0; i < VC_LEGACY_ID_BYTES; i++) {
+			int high = hex_digit(id[4 + 2 * i]), low = hex_digit(id[5 + 2 * i]);
+
+			if (high < 0 || low < 0)
+				return SIZE_MAX;
+			vector_id[i] = (uint8_t)(high << 4 | low);
+		}
+		first = vc_legacy_table_find(lg, vector_id);
+	} else {
+		return SIZE_MAX;
+	}
+	if (first == SIZE_MAX || lg->entries[first].recovered ||
+	    strcmp(lg->entries[first].id, id) != 0)
+		return SIZE_MAX;
+	return first;
+}
+
 vc_err vc_legacy_find(const vc_legacy *legacy, const char *id, size_t *index)
 {
 	uint8_t hash[VC_LEGACY_ID_BYTES];
-	size_t entry = SIZE_MAX;
+	size_t entry;
 
 	vc_blake3(id, strlen(id), hash);
 	entry = vc_legacy_table_find(legacy, hash);
 	if (entry != SIZE_MAX && strcmp(legacy->entries[entry].id, id) != 0)
 		entry = SIZE_MAX;
-	/* Fallback names ("vec_" + hex) are not hashes of themselves: look them up by name. */
-	for (size_t i = 0; entry == SIZE_MAX && strncmp(id, "vec_", 4) == 0 && i < legacy->stored;
-	     i++) {
-		if (!legacy->entries[i].recovered && strcmp(legacy->entries[i].id, id) == 0)
-			entry = i;
-	}
+	if (entry == SIZE_MAX)
+		entry = find_fallback(legacy, id);
 	if (entry != SIZE_MAX)
 		entry = live_position(legacy, entry);
 	if (entry == SIZE_MAX)

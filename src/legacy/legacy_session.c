@@ -273,6 +273,7 @@ void vc_legacy_close(vc_legacy *legacy)
 	free(legacy->vectors);
 	free(legacy->live);
 	free(legacy->table);
+	free(legacy->shorts);
 	json_decref(legacy->manifest);
 	json_decref(legacy->metadata);
 	json_decref(legacy->schema);

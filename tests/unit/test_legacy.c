@@ -1047,6 +1047,7 @@ static void check_synthetic_vectors(vc_legacy *lg, const synthetic *s)
 	char full[69];
 	const float want_a[3] = {1.0f, 0.1f, 0.5f};
 	const float want_b[3] = {2.0f, -3.0f, ldexpf(1.0f, -24)};
+	size_t index;
 
 	assert_int_equal(vc_legacy_count(lg), 4);
 	assert_int_equal(vc_legacy_dim(lg), 3);
@@ -1067,6 +1068,16 @@ static void check_synthetic_vectors(vc_legacy *lg, const synthetic *s)
 	hex_of(s->d, 32, full + 4);
 	assert_string_equal(v.id, full);
 	assert_false(v.id_recovered);
+	assert_int_equal(vc_legacy_find(lg, full, &index), VC_OK);
+	assert_int_equal(index, 2);
+	assert_int_equal(vc_legacy_find(lg, "vec_aabbccdd", &index), VC_ERR_NOT_FOUND);
+	hex_of(s->c, 32, full + 4); /* c is deleted */
+	assert_int_equal(vc_legacy_find(lg, full, &index), VC_ERR_NOT_FOUND);
+	assert_int_equal(vc_legacy_find(lg, "vec_22222222", &index), VC_OK);
+	assert_int_equal(index, 3);
+	assert_int_equal(vc_legacy_find(lg, "vec_2222222", &index), VC_ERR_NOT_FOUND);
+	assert_int_equal(vc_legacy_find(lg, "beta", &index), VC_OK);
+	assert_int_equal(index, 1);
 	assert_true(json_is_null(v.metadata));
 	assert_int_equal(vc_legacy_vector_at(lg, 3, &v), VC_OK);
 	assert_string_equal(v.id, "vec_22222222");
