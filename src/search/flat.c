@@ -8,17 +8,11 @@
 
 #include "format/chunk_codec.h"
 #include "search/distance.h"
+#include "search/filter.h"
 #include "search/flat.h"
 #include "search/topk.h"
 #include "session/session_i.h"
 #include "util/error_i.h"
-
-#if __has_include("search/filter.h")
-#include "search/filter.h"
-#define VC_HAVE_FILTER 1
-#else
-#define VC_HAVE_FILTER 0
-#endif
 
 /* Topk keys: chunk index in the high half, row in the low half. */
 #define KEY(chunk, row) (((uint64_t)(chunk) << 32) | (uint64_t)(row))
@@ -35,9 +29,7 @@ typedef struct flat_search {
 	const vc_query *query;
 	const float *vector; /* the query, normalised for cosine */
 	float *normalised;
-#if VC_HAVE_FILTER
-	vc_filter *filter; /* matching is read-only, so threads share it */
-#endif
+	vc_filter *filter;  /* matching is read-only, so threads share it */
 	size_t room;	    /* top-k heap size: min(k, total vectors) */
 	atomic_size_t next; /* next chunk index to scan */
 	atomic_bool failed; /* a thread failed: the others stop taking chunks */
@@ -73,9 +65,6 @@ vc_err vc_query_validate(const vc_manifest *manifest, const vc_query *query)
 	}
 	if (query->has_threshold && !isfinite(query->threshold))
 		return vc_fail(VC_ERR_INVALID, "the threshold is not a finite number");
-	if (query->filter != NULL && !VC_HAVE_FILTER)
-		return vc_fail(VC_ERR_UNSUPPORTED,
-			       "metadata filters are not supported by this build");
 	return VC_OK;
 }
 
@@ -102,18 +91,14 @@ static vc_err search_init(flat_search *fs)
 						       "similarity needs a direction");
 		fs->vector = fs->normalised;
 	}
-#if VC_HAVE_FILTER
 	if (query->filter != NULL)
 		err = vc_filter_compile(query->filter, &fs->filter);
-#endif
 	return err;
 }
 
 static void search_free(flat_search *fs)
 {
-#if VC_HAVE_FILTER
 	vc_filter_free(fs->filter);
-#endif
 	free(fs->normalised);
 }
 
@@ -147,7 +132,6 @@ static bool passes_threshold(const flat_search *fs, float score)
 static vc_err passes_filter(const flat_search *fs, const vc_chunk *chunk, uint32_t row, bool *pass)
 {
 	*pass = true;
-#if VC_HAVE_FILTER
 	if (fs->filter != NULL) {
 		const uint8_t *item = chunk->meta + chunk->meta_offset[row];
 		size_t len = chunk->meta_offset[row + 1] - chunk->meta_offset[row];
@@ -159,11 +143,6 @@ static vc_err passes_filter(const flat_search *fs, const vc_chunk *chunk, uint32
 		*pass = vc_filter_match(fs->filter, metadata);
 		json_decref(metadata);
 	}
-#else
-	(void)fs;
-	(void)chunk;
-	(void)row;
-#endif
 	return VC_OK;
 }
 
