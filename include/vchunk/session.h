@@ -153,8 +153,18 @@ typedef struct vc_results {
 	vc_query_stats stats;
 } vc_results;
 
-/** Search the current epoch. Wrong dimension: VC_ERR_INVALID. Thread-safe. */
+/**
+ * Search the current epoch: the best min(k, matching vectors) hits, best
+ * first. The search is exact (every chunk scored through the cache) until a
+ * session carries an index; ef and nprobe are then the only knobs ignored.
+ * Invalid query (wrong dimension, k = 0, a non-finite value, an all-zero
+ * cosine query, a bad filter): VC_ERR_INVALID. A chunk that fails to load
+ * fails the search with that chunk's error, naming it. On failure *out is
+ * left empty. The caller frees *out with vc_results_free. Thread-safe.
+ */
 vc_err vc_session_search(vc_session *session, const vc_query *query, vc_results *out);
+
+/** Free the hits of @p results and reset it to empty (NULL-safe). */
 void vc_results_free(vc_results *results);
 
 /** Counters of one open session, since vc_session_open. */
