@@ -147,6 +147,60 @@ static void test_jsonl_errors(void **state)
 		     "zero.jsonl:1: vector is empty");
 }
 
+/* The scanner's JSON details: escapes, number grammar, nesting inside metadata. */
+static void test_jsonl_scanner(void **state)
+{
+	const char *path = write_text(
+	    "scan.jsonl",
+	    "{\"id\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\n\",\"vector\":[ -0 , 1E2,2.5e-1 ],"
+	    "\"metadata\":{\"s\":\"a,}]\\\"{\",\"n\":[{\"x\":[1,{}]}]}}\n"
+	    "  {\"vector\":[1,2,3],\"metadata\":{},\"id\":-12}  \n");
+	vc_input *input;
+	vc_input_record record;
+	bool eof;
+
+	(void)state;
+	assert_int_equal(vc_input_open(path, &input), VC_OK);
+	assert_int_equal(vc_input_next(input, &record, &eof), VC_OK);
+	assert_string_equal(record.id, "caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\" \n");
+	assert_true(record.vector[0] == 0.0f && signbit(record.vector[0]));
+	assert_true(record.vector[1] == 100.0f && record.vector[2] == 0.25f);
+	assert_string_equal(json_string_value(json_object_get(record.metadata, "s")), "a,}]\"{");
+	assert_true(json_is_array(json_object_get(record.metadata, "n")));
+	assert_int_equal(vc_input_next(input, &record, &eof), VC_OK);
+	assert_string_equal(record.id, "-12");
+	assert_non_null(record.metadata);
+	assert_int_equal(json_object_size(record.metadata), 0);
+	vc_input_close(input);
+
+	expect_error(write_text("hex.jsonl", "{\"id\":\"a\",\"vector\":[0x10]}\n"),
+		     "hex.jsonl:1: malformed JSON");
+	expect_error(write_text("lead.jsonl", "{\"id\":\"a\",\"vector\":[01]}\n"),
+		     "lead.jsonl:1: malformed JSON");
+	expect_error(write_text("dot.jsonl", "{\"id\":\"a\",\"vector\":[1.]}\n"),
+		     "dot.jsonl:1: value 1 of \"vector\" is not a number");
+	expect_error(write_text("nanj.jsonl", "{\"id\":\"a\",\"vector\":[NaN]}\n"),
+		     "nanj.jsonl:1: value 1 of \"vector\" is not a number");
+	expect_error(write_text("after.jsonl", "{\"id\":\"a\",\"vector\":[1]} x\n"),
+		     "after.jsonl:1: malformed JSON at column 25: text after the object");
+	expect_error(write_text("dupv.jsonl", "{\"id\":\"a\",\"vector\":[1],\"vector\":[2]}\n"),
+		     "dupv.jsonl:1: malformed JSON at column 32: duplicate field \"vector\"");
+	expect_error(write_text("fid.jsonl", "{\"id\":1.5,\"vector\":[1]}\n"),
+		     "fid.jsonl:1: \"id\" must be a string or an integer");
+	expect_error(write_text("ctl.jsonl", "{\"id\":\"a\tb\",\"vector\":[1]}\n"),
+		     "ctl.jsonl:1: malformed JSON at column 10: control character");
+	expect_error(write_text("surr.jsonl", "{\"id\":\"\\ud83d\",\"vector\":[1]}\n"),
+		     "surr.jsonl:1: malformed JSON");
+	expect_error(write_text("nul.jsonl", "{\"id\":\"a\\u0000\",\"vector\":[1]}\n"),
+		     "nul.jsonl:1: malformed JSON");
+	expect_error(write_text("badmeta.jsonl",
+				"{\"id\":\"a\",\"vector\":[1],\"metadata\":{\"a\":1,\"a\":2}}\n"),
+		     "badmeta.jsonl:1: malformed JSON in \"metadata\"");
+	expect_error(
+	    write_text("open.jsonl", "{\"id\":\"a\",\"vector\":[1],\"metadata\":{\"a\":[1}\n"),
+	    "open.jsonl:1: malformed JSON");
+}
+
 /* A line longer than the reader's first buffer (1 MiB) must still be read whole. */
 static void test_jsonl_long_line(void **state)
 {
@@ -170,7 +224,7 @@ static void test_jsonl_long_line(void **state)
 	/* beyond VC_INPUT_MAX_DIM: refused with the line number, after reading it whole */
 	assert_int_equal(vc_input_open(path_buf, &input), VC_OK);
 	assert_int_equal(vc_input_next(input, &record, &eof), VC_ERR_INVALID);
-	assert_non_null(strstr(vc_last_error(), "long.jsonl:1: vector has 200000 values"));
+	assert_non_null(strstr(vc_last_error(), "long.jsonl:1: vector has more than the 65536 values"));
 	vc_input_close(input);
 }
 
@@ -417,6 +471,7 @@ int main(void)
 	    cmocka_unit_test(test_format_from_path),
 	    cmocka_unit_test(test_jsonl_records),
 	    cmocka_unit_test(test_jsonl_errors),
+	    cmocka_unit_test(test_jsonl_scanner),
 	    cmocka_unit_test(test_jsonl_long_line),
 	    cmocka_unit_test(test_csv_records),
 	    cmocka_unit_test(test_csv_header_only_when_not_number),
