@@ -258,9 +258,21 @@ bool vc_lcbor_take_null(vc_lcbor *c)
 vc_err vc_lcbor_float(vc_lcbor *c, float *value, const char *what)
 {
 	vc_lcbor_item item;
-	vc_err err = vc_lcbor_next(c, &item);
+	vc_err err;
 	float f;
 
+	/* Fast path for the single-precision floats that make up most of a legacy session. */
+	if (c->len - c->pos >= 5 && c->data[c->pos] == 0xfa) {
+		uint32_t bits = (uint32_t)read_be(c->data + c->pos + 1, 4);
+
+		memcpy(&f, &bits, sizeof(f));
+		if (isfinite(f)) {
+			c->pos += 5;
+			*value = f;
+			return VC_OK;
+		}
+	}
+	err = vc_lcbor_next(c, &item);
 	if (err != VC_OK)
 		return err;
 	if (item.major == VC_LCBOR_UINT)
