@@ -1,6 +1,7 @@
 /*
- * k-means: reservoir-sampled training set, k-means++ seeding, Lloyd
- * iterations with threaded assignment, re-seeding of empty clusters.
+ * k-means: reservoir-sampled training set, greedy k-means++ seeding, Lloyd
+ * iterations with threaded, bound-pruned assignment (Hamerly), re-seeding
+ * of empty clusters.
  */
 #include "index/kmeans.h"
 
@@ -41,8 +42,20 @@ typedef struct km_state {
 	uint32_t threads;
 	float *scores; /* threads * k */
 	size_t changed[MAX_THREADS];
-	double objective[MAX_THREADS];
 	uint64_t rng;
+	/*
+	 * Hamerly's bounds: upper[i] >= distance to the own centroid, lower[i]
+	 * <= distance to any other. A point whose upper bound stays below both
+	 * its lower bound and half the gap to the nearest other centroid cannot
+	 * have changed cluster, so later iterations skip most of the sample.
+	 */
+	bool bounded;
+	float *upper, *lower;
+	float *old_centroids; /* k * dim, before the last update */
+	float *delta;	      /* how far each centroid moved in the last update */
+	float *half_gap;      /* half the distance to the nearest other centroid */
+	float max_delta, second_delta;
+	uint32_t max_delta_at;
 } km_state;
 
 static uint64_t rng_next(uint64_t *state)
@@ -122,40 +135,116 @@ static float dist2(const km_state *s, size_t i, const float *c)
 	return d > 0.0f ? d : 0.0f;
 }
 
+/* Euclidean distance behind a kernel score of sample point @p i (see dist2). */
+static inline float score_distance(const km_state *s, size_t i, float score)
+{
+	float d = s->spherical ? 2.0f - 2.0f * score * s->inv_norm[i] : -score;
+
+	return d > 0.0f ? sqrtf(d) : 0.0f;
+}
+
+/* Score point @p i against every centroid; set its cluster and both bounds exactly. */
+static bool full_scan(km_state *s, size_t i, float *scores)
+{
+	uint32_t best = 0, second = UINT32_MAX;
+	uint32_t before = s->assign[i];
+
+	vc_score_many(s->assign_metric, point(s, i), s->centroids, s->k, s->dim, scores);
+	for (uint32_t c = 1; c < s->k; c++) {
+		if (scores[c] > scores[best]) {
+			second = best;
+			best = c;
+		} else if (second == UINT32_MAX || scores[c] > scores[second]) {
+			second = c;
+		}
+	}
+	s->assign[i] = best;
+	s->upper[i] = score_distance(s, i, scores[best]);
+	s->lower[i] = second == UINT32_MAX ? INFINITY : score_distance(s, i, scores[second]);
+	return best != before;
+}
+
 static void assign_range(km_state *s, size_t begin, size_t end, uint32_t worker)
 {
 	float *scores = s->scores + (size_t)worker * s->k;
 	size_t changed = 0;
-	double objective = 0.0;
 
 	for (size_t i = begin; i < end; i++) {
-		uint32_t best = vc_kmeans_nearest(s->assign_metric, s->centroids, s->k, s->dim,
-						  point(s, i), scores, NULL);
-		float fit = dist2(s, i, s->centroids + (size_t)best * s->dim);
+		uint32_t a = s->assign[i];
 
-		changed += best != s->assign[i];
-		s->assign[i] = best;
-		s->fit[i] = fit;
-		objective += fit;
+		if (s->bounded) {
+			float u = s->upper[i] + s->delta[a];
+			float l =
+			    s->lower[i] - (a == s->max_delta_at ? s->second_delta : s->max_delta);
+			float z = l > s->half_gap[a] ? l : s->half_gap[a];
+
+			if (u > z)
+				u = sqrtf(dist2(s, i, s->centroids + (size_t)a * s->dim));
+			if (u <= z) {
+				s->upper[i] = u;
+				s->lower[i] = l;
+				continue;
+			}
+		}
+		changed += full_scan(s, i, scores);
 	}
 	s->changed[worker] = changed;
-	s->objective[worker] = objective;
 }
 
-static size_t assign_all(km_state *s, double *objective)
+static size_t assign_all(km_state *s)
 {
 	size_t changed = 0;
 
 	memset(s->changed, 0, sizeof(s->changed));
-	memset(s->objective, 0, sizeof(s->objective));
 	parallel_for(s, s->m, assign_range);
-	*objective = 0.0;
-	for (uint32_t w = 0; w < MAX_THREADS; w++) {
+	for (uint32_t w = 0; w < MAX_THREADS; w++)
 		changed += s->changed[w];
-		*objective += s->objective[w];
-	}
-	*objective /= (double)s->m;
 	return changed;
+}
+
+/* How far each centroid moved, and half the gap between each and its nearest neighbour. */
+static void measure_moves(km_state *s)
+{
+	float *tmp = s->scores; /* k floats; no assignment runs now */
+
+	s->max_delta = s->second_delta = 0.0f;
+	s->max_delta_at = UINT32_MAX;
+	for (uint32_t c = 0; c < s->k; c++) {
+		const float *now = s->centroids + (size_t)c * s->dim;
+		float d = sqrtf(vc_l2sq(now, s->old_centroids + (size_t)c * s->dim, s->dim));
+
+		s->delta[c] = d;
+		if (d > s->max_delta) {
+			s->second_delta = s->max_delta;
+			s->max_delta = d;
+			s->max_delta_at = c;
+		} else if (d > s->second_delta) {
+			s->second_delta = d;
+		}
+	}
+	for (uint32_t c = 0; c < s->k; c++) {
+		float nearest = INFINITY;
+
+		vc_score_many(VC_METRIC_L2, s->centroids + (size_t)c * s->dim, s->centroids, s->k,
+			      s->dim, tmp);
+		for (uint32_t o = 0; o < s->k; o++) {
+			if (o != c && -tmp[o] < nearest)
+				nearest = -tmp[o];
+		}
+		s->half_gap[c] = nearest > 0.0f ? 0.5f * sqrtf(nearest) : 0.0f;
+	}
+}
+
+/* Exact mean squared distance of the sample to its centroids; refreshes fit[]. */
+static double objective(km_state *s)
+{
+	double sum = 0.0;
+
+	for (size_t i = 0; i < s->m; i++) {
+		s->fit[i] = dist2(s, i, s->centroids + (size_t)s->assign[i] * s->dim);
+		sum += s->fit[i];
+	}
+	return sum / (double)s->m;
 }
 
 uint32_t vc_kmeans_nearest(vc_metric metric, const float *centroids, uint32_t k, uint32_t dim,
@@ -304,6 +393,9 @@ static void reseed(km_state *s, uint32_t c)
 	set_centroid(s, c, worst);
 	s->assign[worst] = c;
 	s->fit[worst] = 0.0f;
+	/* it sits on its new centroid; 0 as lower bound forces a check next time */
+	s->upper[worst] = 0.0f;
+	s->lower[worst] = 0.0f;
 	s->counts[largest]--;
 	s->counts[c] = 1;
 }
@@ -379,6 +471,11 @@ static void state_free(km_state *s)
 	free(s->sums);
 	free(s->counts);
 	free(s->scores);
+	free(s->upper);
+	free(s->lower);
+	free(s->old_centroids);
+	free(s->delta);
+	free(s->half_gap);
 }
 
 static vc_err state_alloc(km_state *s)
@@ -395,9 +492,16 @@ static vc_err state_alloc(km_state *s)
 	s->sums = malloc((size_t)s->k * s->dim * sizeof(double));
 	s->counts = malloc((size_t)s->k * sizeof(uint64_t));
 	s->scores = malloc((size_t)s->threads * s->k * sizeof(float));
+	s->upper = malloc(m * sizeof(float));
+	s->lower = malloc(m * sizeof(float));
+	s->old_centroids = malloc((size_t)s->k * s->dim * sizeof(float));
+	s->delta = malloc((size_t)s->k * sizeof(float));
+	s->half_gap = malloc((size_t)s->k * sizeof(float));
 	if (s->idx == NULL || (s->spherical && s->inv_norm == NULL) || s->assign == NULL ||
 	    s->fit == NULL || s->d2 == NULL || s->cand_d2 == NULL || s->trial_vec == NULL ||
-	    s->sums == NULL || s->counts == NULL || s->scores == NULL)
+	    s->sums == NULL || s->counts == NULL || s->upper == NULL || s->lower == NULL ||
+	    s->old_centroids == NULL || s->delta == NULL || s->half_gap == NULL ||
+	    s->scores == NULL)
 		return vc_fail(VC_ERR_NOMEM,
 			       "k-means: out of memory for %zu samples and %u clusters", m, s->k);
 	return VC_OK;
@@ -421,23 +525,28 @@ static vc_err check_args(const float *vectors, size_t n, uint32_t dim, uint32_t 
 
 static void lloyd(km_state *s, const vc_kmeans_params *p, vc_kmeans_result *r)
 {
-	double objective;
-
 	seed_plus_plus(s);
 	for (size_t i = 0; i < s->m; i++)
 		s->assign[i] = UINT32_MAX;
-	assign_all(s, &objective);
+	s->bounded = false;
+	assign_all(s);
 	for (r->iterations = 1; r->iterations <= p->max_iterations; r->iterations++) {
 		size_t changed;
 
+		/* the worst-fitting points (by upper bound) re-seed empty clusters */
+		for (size_t i = 0; i < s->m; i++)
+			s->fit[i] = s->upper[i] * s->upper[i];
+		memcpy(s->old_centroids, s->centroids, (size_t)s->k * s->dim * sizeof(float));
 		r->reseeded += update_centroids(s);
-		changed = assign_all(s, &objective);
+		measure_moves(s);
+		s->bounded = true;
+		changed = assign_all(s);
 		if ((double)changed <= p->min_change * (double)s->m)
 			break;
 	}
 	if (r->iterations > p->max_iterations)
 		r->iterations = p->max_iterations;
-	r->objective = objective;
+	r->objective = objective(s);
 }
 
 vc_err vc_kmeans_train(vc_metric metric, const float *vectors, size_t n, uint32_t dim, uint32_t k,

@@ -194,6 +194,76 @@ static void test_empty_clusters_reseeded(void **state)
 	}
 }
 
+/*
+ * Run to convergence on overlapping data, then recompute in the test what
+ * Lloyd's fixed point must satisfy: each centroid is the (normalised, for
+ * cosine) mean of the points nearest to it by brute force. A point the
+ * bound-pruned assignment wrongly skipped would break this.
+ */
+static void check_fixed_point(vc_metric metric)
+{
+	size_t n = 3000;
+	uint32_t k = 20;
+	uint32_t *labels = malloc(n * sizeof(uint32_t));
+	float *v = make_separated(n, 50 + metric, labels, metric == VC_METRIC_COSINE);
+	float *centroids = malloc(k * DIM * sizeof(float));
+	double *mean = calloc(k * DIM, sizeof(double));
+	size_t *count = calloc(k, sizeof(size_t));
+	vc_kmeans_params p;
+	vc_kmeans_result r;
+
+	/* blur the clusters so many points sit near boundaries */
+	for (size_t i = 0; i < n * DIM; i++)
+		v[i] += 2.0f * rng_gauss();
+	vc_kmeans_params_default(&p);
+	p.max_iterations = 300;
+	p.min_change = 0.0;
+	assert_int_equal(vc_kmeans_train(metric, v, n, DIM, k, &p, centroids, &r), VC_OK);
+	assert_true(r.iterations < 300);
+	for (size_t i = 0; i < n; i++) {
+		float scores[20];
+		uint32_t a =
+		    vc_kmeans_nearest(metric, centroids, k, DIM, v + i * DIM, scores, NULL);
+		double norm = 0;
+
+		for (size_t d = 0; d < DIM; d++)
+			norm += (double)v[i * DIM + d] * v[i * DIM + d];
+		for (size_t d = 0; d < DIM; d++)
+			mean[a * DIM + d] +=
+			    v[i * DIM + d] / (metric == VC_METRIC_COSINE ? sqrt(norm) : 1.0);
+		count[a]++;
+	}
+	for (uint32_t c = 0; c < k; c++) {
+		double norm = 0;
+
+		assert_true(count[c] > 0);
+		for (size_t d = 0; d < DIM; d++) {
+			mean[c * DIM + d] /= (double)count[c];
+			norm += mean[c * DIM + d] * mean[c * DIM + d];
+		}
+		for (size_t d = 0; d < DIM; d++) {
+			double want =
+			    mean[c * DIM + d] / (metric == VC_METRIC_COSINE ? sqrt(norm) : 1.0);
+
+			if (fabs(centroids[c * DIM + d] - want) > 1e-3 * (1.0 + fabs(want)))
+				fail_msg("centroid %u axis %zu: %g, mean of its points %g", c, d,
+					 centroids[c * DIM + d], want);
+		}
+	}
+	free(count);
+	free(mean);
+	free(centroids);
+	free(v);
+	free(labels);
+}
+
+static void test_converges_to_lloyd_fixed_point(void **state)
+{
+	(void)state;
+	check_fixed_point(VC_METRIC_L2);
+	check_fixed_point(VC_METRIC_COSINE);
+}
+
 static void test_invalid_arguments(void **state)
 {
 	float v[4 * DIM] = {0};
@@ -224,6 +294,7 @@ int main(void)
 	    cmocka_unit_test(test_recovers_clusters_cosine_any_scale),
 	    cmocka_unit_test(test_sampling_and_determinism),
 	    cmocka_unit_test(test_empty_clusters_reseeded),
+	    cmocka_unit_test(test_converges_to_lloyd_fixed_point),
 	    cmocka_unit_test(test_invalid_arguments),
 	};
 
