@@ -38,7 +38,11 @@ typedef struct vc_hnsw_params {
  */
 typedef struct vc_hnsw vc_hnsw;
 
-/** Accept-callback of a filtered search: false hides @p node from the results. */
+/**
+ * Accept-callback of a filtered search: false hides @p node from the
+ * results. It runs under the index's read lock, possibly in several threads
+ * at once: it must not add to or delete from the same index.
+ */
 typedef bool (*vc_hnsw_accept_fn)(void *ctx, uint32_t node);
 
 /** Fill @p params with the defaults (M 16, ef_construction 200, ef_search 64, seed 42). */
