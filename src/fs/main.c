@@ -85,14 +85,22 @@ static int run_loop(struct fuse *fuse, const vc_fs_options *options)
 }
 
 /*
- * Chunk buffers are large and short-lived. A fixed mmap threshold makes every one of them
- * its own mapping, returned to the system when freed; glibc's default threshold grows after
- * the first such free and then keeps freed chunk memory in per-thread arenas, which would
- * put resident memory above the cache budget the user chose.
+ * glibc serves allocations below its mmap threshold from per-thread arenas, which keep freed
+ * memory, and maps larger ones, returning them when freed; by default the threshold grows
+ * with the largest block freed. Fixing it at twice the largest read request keeps the
+ * per-request reply buffers in the arenas (reused without page faults) while chunk-sized
+ * buffers of the usual size are mapped and go back to the system when the cache drops them,
+ * so resident memory follows the cache budget.
  */
-static void tune_allocator(void)
+static void tune_allocator(unsigned max_read)
 {
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	size_t threshold = 2 * (size_t)max_read;
+
+	if (threshold < 256 * 1024)
+		threshold = 256 * 1024;
+	if (threshold > 32 * 1024 * 1024)
+		threshold = 32 * 1024 * 1024;
+	mallopt(M_MMAP_THRESHOLD, (int)threshold);
 }
 
 int main(int argc, char *argv[])
@@ -107,12 +115,12 @@ int main(int argc, char *argv[])
 	int rc;
 
 	harden_process();
-	tune_allocator();
 	vc_fs_options_init(&options);
 	rc = configure(&options, &args);
 	if (rc >= 0)
 		goto out_options;
 	rc = 1;
+	tune_allocator(options.max_read);
 	vc_fs_log_setup(false, options.debug);
 	if (sodium_init() < 0) {
 		fprintf(stderr, "vchunkfs: libsodium failed to initialise\n");
