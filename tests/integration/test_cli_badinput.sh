@@ -86,6 +86,22 @@ bad_import empty.jsonl "no vectors"
 bad_import data.txt "unknown input format"
 bad_import absent.jsonl "absent\.jsonl"
 
+step "SIGTERM during an import: exit 1 and nothing left behind"
+$GEN --count 3000 --dim 16 big.jsonl 2>/dev/null
+rm -rf sess
+# 20 ms of injected latency per store operation keeps the import busy for a few seconds
+VCHUNK_FAULT=latency_ms=20 timeout 60 "$VCHUNK" import --no-encryption --chunk-size 20 big.jsonl \
+	sess >/dev/null 2>term.err &
+pid=$!
+sleep 1
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" = 1 ] || fail "interrupted import exited $rc"
+grep -q "interrupted" term.err || fail "no 'interrupted' message"
+[ ! -e sess ] || fail "an interrupted import left sess behind"
+printf '   %s\n' "$(head -1 term.err)"
+
 step "a failed import into an existing session leaves it untouched"
 rows 4 4 >good.jsonl
 "$VCHUNK" import --no-encryption good.jsonl keep >/dev/null
