@@ -42,7 +42,7 @@ vc_err vc_legacy_fetch(vc_store *store, const char *path, bool optional, vc_byte
 vc_err vc_legacy_expect_end(const vc_lcbor *c)
 {
 	if (c->pos != c->len)
-		return vc_lcbor_fail(c, c->pos, "%zu bytes of unexpected data after the end",
+		return vc_lcbor_fail(c, c->pos, "%zu unexpected bytes after the end of the data",
 				     c->len - c->pos);
 	return VC_OK;
 }
