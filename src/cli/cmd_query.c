@@ -84,16 +84,12 @@ static vc_err print_results(const query_args *args, const vc_results *results, s
 	return err;
 }
 
-static vc_err run_one(vc_session *session, const query_args *args, const float *vector,
-		      uint32_t dim, size_t index)
+static vc_err run_query(vc_session *session, const query_args *args, const vc_query *query,
+			size_t index)
 {
-	vc_query query = args->query;
 	vc_results results = {0};
-	vc_err err;
+	vc_err err = vc_session_search(session, query, &results);
 
-	query.vector = vector;
-	query.dim = dim;
-	err = vc_session_search(session, &query, &results);
 	if (err != VC_OK)
 		return err;
 	err = print_results(args, &results, index);
@@ -101,46 +97,132 @@ static vc_err run_one(vc_session *session, const query_args *args, const float *
 	return err;
 }
 
-/* Parse a JSON array of numbers into @p buf; @p where names it in messages. */
-static vc_err parse_vector(const char *text, size_t len, const char *where, vc_float_buf *buf)
+/* A query given as text: its settings, its vector, and the JSON that owns its filter. */
+typedef struct text_query {
+	vc_query query;
+	vc_float_buf vector;
+	json_t *doc;
+} text_query;
+
+static vc_err json_vector(const json_t *array, const char *where, vc_float_buf *buf)
 {
-	json_error_t error;
-	json_t *array = json_loadb(text, len, 0, &error);
 	size_t i;
 	json_t *value;
-	vc_err err = VC_OK;
+	vc_err err;
 
-	if (!json_is_array(array)) {
-		json_decref(array);
-		return vc_fail(VC_ERR_INVALID, "%s: the query must be a JSON array of numbers%s%s",
-			       where, array == NULL ? ": " : "", array == NULL ? error.text : "");
-	}
+	if (!json_is_array(array))
+		return vc_fail(VC_ERR_INVALID, "%s: \"vector\" must be an array of numbers", where);
 	buf->len = 0;
 	json_array_foreach(array, i, value)
 	{
 		float f = (float)json_number_value(value);
 
-		if (!json_is_number(value) || !isfinite(f)) {
-			err = vc_fail(VC_ERR_INVALID,
-				      "%s: value %zu of the query is not a finite "
-				      "float32 number",
-				      where, i + 1);
-			break;
-		}
+		if (!json_is_number(value) || !isfinite(f))
+			return vc_fail(VC_ERR_INVALID,
+				       "%s: value %zu of the query is not a finite float32 number",
+				       where, i + 1);
 		err = vc_float_buf_push(buf, f);
 		if (err != VC_OK)
-			break;
+			return err;
 	}
-	if (err == VC_OK && buf->len == 0)
-		err = vc_fail(VC_ERR_INVALID, "%s: the query vector is empty", where);
-	json_decref(array);
+	if (buf->len == 0)
+		return vc_fail(VC_ERR_INVALID, "%s: the query vector is empty", where);
+	return VC_OK;
+}
+
+static vc_err json_count(const json_t *value, const char *key, const char *where, uint32_t *out)
+{
+	json_int_t n = json_integer_value(value);
+
+	if (!json_is_integer(value) || n < 1 || n > (json_int_t)UINT32_MAX)
+		return vc_fail(VC_ERR_INVALID, "%s: \"%s\" must be a whole number >= 1", where,
+			       key);
+	*out = (uint32_t)n;
+	return VC_OK;
+}
+
+/* One setting of a query object {"vector": [...], "k": 5, "filter": {...}, ...}. */
+static vc_err query_setting(text_query *q, const char *key, json_t *value, const char *where)
+{
+	if (strcmp(key, "vector") == 0)
+		return json_vector(value, where, &q->vector);
+	if (strcmp(key, "k") == 0)
+		return json_count(value, key, where, &q->query.k);
+	if (strcmp(key, "ef") == 0)
+		return json_count(value, key, where, &q->query.ef);
+	if (strcmp(key, "nprobe") == 0)
+		return json_count(value, key, where, &q->query.nprobe);
+	if (strcmp(key, "exact") == 0 && json_is_boolean(value)) {
+		q->query.exact = json_is_true(value);
+		return VC_OK;
+	}
+	if (strcmp(key, "filter") == 0 && (json_is_object(value) || json_is_null(value))) {
+		q->query.filter = json_is_object(value) ? value : NULL;
+		return VC_OK;
+	}
+	if (strcmp(key, "threshold") == 0 && json_is_number(value) &&
+	    isfinite((float)json_number_value(value))) {
+		q->query.has_threshold = true;
+		q->query.threshold = (float)json_number_value(value);
+		return VC_OK;
+	}
+	return vc_fail(
+	    VC_ERR_INVALID,
+	    "%s: bad query field \"%s\" (expected \"vector\", \"k\", \"filter\", "
+	    "\"threshold\", \"exact\", \"ef\", \"nprobe\" with values of the right type)",
+	    where, key);
+}
+
+/*
+ * Parse a query: a JSON array of numbers, or an object with "vector" and settings that
+ * override the command line's for this query. @p q keeps what the query points to.
+ */
+static vc_err parse_query(const char *text, size_t len, const char *where, const query_args *args,
+			  text_query *q)
+{
+	json_error_t error;
+	const char *key;
+	json_t *value;
+	vc_err err = VC_OK;
+
+	json_decref(q->doc);
+	q->query = args->query;
+	q->vector.len = 0;
+	q->doc = json_loadb(text, len, 0, &error);
+	if (json_is_array(q->doc)) {
+		err = json_vector(q->doc, where, &q->vector);
+	} else if (json_is_object(q->doc)) {
+		json_object_foreach(q->doc, key, value)
+		{
+			err = query_setting(q, key, value, where);
+			if (err != VC_OK)
+				break;
+		}
+		if (err == VC_OK && q->vector.len == 0)
+			err = vc_fail(VC_ERR_INVALID, "%s: the query object has no \"vector\"",
+				      where);
+	} else {
+		err = vc_fail(VC_ERR_INVALID,
+			      "%s: the query must be a JSON array of numbers or an object with "
+			      "\"vector\"%s%s",
+			      where, q->doc == NULL ? ": " : "", q->doc == NULL ? error.text : "");
+	}
+	q->query.vector = q->vector.data;
+	q->query.dim = (uint32_t)q->vector.len;
 	return err;
+}
+
+static void text_query_free(text_query *q)
+{
+	json_decref(q->doc);
+	vc_float_buf_free(&q->vector);
+	q->doc = NULL;
 }
 
 /* One query per non-blank line of standard input. */
 static vc_err run_stdin(vc_session *session, const query_args *args)
 {
-	vc_float_buf buf = {0};
+	text_query q = {0};
 	char *line = NULL;
 	size_t cap = 0;
 	size_t index = 0;
@@ -157,9 +239,9 @@ static vc_err run_stdin(vc_session *session, const query_args *args)
 		if (strspn(line, " \t\r\n") == (size_t)len)
 			continue;
 		snprintf(where, sizeof(where), "stdin:%lu", lineno);
-		err = parse_vector(line, (size_t)len, where, &buf);
+		err = parse_query(line, (size_t)len, where, args, &q);
 		if (err == VC_OK)
-			err = run_one(session, args, buf.data, (uint32_t)buf.len, index++);
+			err = run_query(session, args, &q.query, index++);
 		if (err != VC_OK)
 			break;
 	}
@@ -167,7 +249,7 @@ static vc_err run_stdin(vc_session *session, const query_args *args)
 		err = vc_fail(VC_ERR_INVALID, "no query given (as an argument, on standard input "
 					      "or with --batch)");
 	free(line);
-	vc_float_buf_free(&buf);
+	text_query_free(&q);
 	return err;
 }
 
@@ -186,7 +268,11 @@ static vc_err run_batch(vc_session *session, const query_args *args)
 		err = vc_input_next(input, &record, &eof);
 		if (err != VC_OK || eof)
 			break;
-		err = run_one(session, args, record.vector, record.dim, index++);
+		vc_query query = args->query;
+
+		query.vector = record.vector;
+		query.dim = record.dim;
+		err = run_query(session, args, &query, index++);
 		if (err != VC_OK) {
 			char where[600];
 
@@ -292,7 +378,7 @@ int vc_cmd_query(const vc_command *command, int argc, char **argv)
 {
 	query_args args = {.query.k = 10};
 	vc_session *session = NULL;
-	vc_float_buf buf = {0};
+	text_query q = {0};
 	int status = query_parse(command, argc, argv, &args);
 	vc_err err;
 
@@ -303,9 +389,9 @@ int vc_cmd_query(const vc_command *command, int argc, char **argv)
 	if (err == VC_OK)
 		err = vc_cli_open(args.session, &args.keys, 0, &session);
 	if (err == VC_OK && args.text != NULL) {
-		err = parse_vector(args.text, strlen(args.text), "QUERY", &buf);
+		err = parse_query(args.text, strlen(args.text), "QUERY", &args, &q);
 		if (err == VC_OK)
-			err = run_one(session, &args, buf.data, (uint32_t)buf.len, 0);
+			err = run_query(session, &args, &q.query, 0);
 	} else if (err == VC_OK && args.batch != NULL) {
 		err = run_batch(session, &args);
 	} else if (err == VC_OK) {
@@ -313,7 +399,7 @@ int vc_cmd_query(const vc_command *command, int argc, char **argv)
 	}
 	status = err == VC_OK ? VC_EXIT_OK : vc_cli_fail();
 out:
-	vc_float_buf_free(&buf);
+	text_query_free(&q);
 	vc_session_close(session);
 	json_decref(args.filter);
 	vc_cli_keys_free(&args.keys);

@@ -54,7 +54,9 @@ static const vc_command commands[] = {
     {"query", "search a session",
      "vchunk query [--key FILE] [-k N] [--format json|tsv] [--batch FILE.fvecs] "
      "[--threshold X] [--exact] [--filter JSON] [--ef N] [--nprobe N] SESSION [QUERY]",
-     "QUERY is a JSON array of floats; without it (and without --batch) one JSON array per\n"
+     "QUERY is a JSON array of floats, or an object {\"vector\": [...], \"k\": 5, \"filter\":\n"
+     "{...}, \"threshold\": X, \"exact\": true, \"ef\": N, \"nprobe\": N} whose settings\n"
+     "override the options for that query. Without QUERY (and without --batch) one query per\n"
      "line is read from standard input.\n"
      "  -k N                 results per query (default 10; no upper limit)\n"
      "  -f, --format FMT     json (default): one object per query per line;\n"

@@ -120,6 +120,18 @@ cmp <(jq -c '[.results[].id]' stdin.json) <(jq -c '[.results[].id]' exact-cosine
 [ "$(wc -l <one.json)" = 1 ] || fail "QUERY argument: expected one line"
 [ "$(jq -r '.results[0].id' one.json)" = doc-0 ] || fail "query with doc-0's vector does not find doc-0 first"
 
+step "query objects on stdin: per-query k, filter and exact override the options"
+v0=$(head -1 queries.txt)
+printf '%s\n{"vector": %s, "k": 3, "filter": {"category": {"$in": ["art", "music"]}}, "exact": true}\n' \
+	"$v0" "$v0" | "$VCHUNK" query --key key -k 7 s-cosine >objects.json
+[ "$(wc -l <objects.json)" = 2 ] || fail "expected two answer lines"
+[ "$(sed -n 1p objects.json | jq '.results | length')" = 7 ] || fail "first query: -k 7"
+[ "$(sed -n 2p objects.json | jq '.results | length')" = 3 ] || fail "second query: k 3"
+sed -n 2p objects.json | jq -e '[.results[].metadata.category] | all(. == "art" or . == "music")' \
+	>/dev/null || fail "second query: filter not applied"
+expect_fail 1 "bad query field \"kk\"" "$VCHUNK" query --key key s-cosine "{\"vector\": $v0, \"kk\": 3}"
+expect_fail 1 "no \"vector\"" "$VCHUNK" query --key key s-cosine '{"k": 3}'
+
 step "--format tsv: rank, id, score; queries separated by a blank line"
 "$VCHUNK" query --key key --exact -k 4 --format tsv --batch queries.fvecs s-cosine >out.tsv
 [ "$(grep -c '^$' out.tsv)" = 9 ] || fail "expected 9 blank separators for 10 queries"
@@ -139,7 +151,7 @@ check dot filter.json 10 science
 
 step "bad queries: wrong dimension, not an array, bad options"
 expect_fail 1 "dimension" "$VCHUNK" query --key key s-cosine '[1, 2, 3]'
-expect_fail 1 "JSON array" "$VCHUNK" query --key key s-cosine '{"a": 1}'
+expect_fail 1 "JSON array" "$VCHUNK" query --key key s-cosine '"text"'
 expect_fail 2 "--filter" "$VCHUNK" query --key key --filter '[1' s-cosine '[1]'
 expect_fail 2 "-k" "$VCHUNK" query --key key -k 0 s-cosine '[1]'
 expect_fail 2 "--format" "$VCHUNK" query --key key --format xml s-cosine '[1]'
