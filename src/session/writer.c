@@ -14,6 +14,8 @@
 /* Argon2id cost for new passphrase sessions: above libsodium's interactive floor. */
 #define WRITER_OPSLIMIT 3u
 #define WRITER_MEMLIMIT (64u * 1024u * 1024u)
+/* Plaintext vector bytes per envelope frame of a chunk (see frame_rows). */
+#define FRAME_TARGET_BYTES (1u << 20)
 
 struct vc_writer {
 	char *uri;
@@ -254,6 +256,18 @@ static vc_err seal_chunk(vc_writer *writer)
 	return err;
 }
 
+/*
+ * Rows per envelope frame: about FRAME_TARGET_BYTES of vectors. A reader decrypts one frame at a
+ * time into a scratch buffer, so small frames keep its transient memory near one stored chunk
+ * plus one decoded chunk instead of adding a whole plaintext copy.
+ */
+static uint32_t frame_rows(uint32_t dim)
+{
+	uint32_t rows = FRAME_TARGET_BYTES / (dim * (uint32_t)sizeof(float));
+
+	return rows ? rows : 1;
+}
+
 static vc_err add_row(vc_writer *writer, const char *id, const float *vector, uint32_t dim,
 		      const json_t *metadata)
 {
@@ -262,8 +276,11 @@ static vc_err add_row(vc_writer *writer, const char *id, const float *vector, ui
 
 	if (writer->builder == NULL) {
 		err = vc_chunk_builder_new((uint32_t)writer->chunk_count, dim, &writer->builder);
-		if (err == VC_OK)
-			err = vc_chunk_builder_frame(writer->builder, -1);
+		if (err != VC_OK)
+			return err;
+	}
+	if (vc_chunk_builder_count(writer->builder) % frame_rows(dim) == 0) {
+		err = vc_chunk_builder_frame(writer->builder, -1);
 		if (err != VC_OK)
 			return err;
 	}

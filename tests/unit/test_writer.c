@@ -170,6 +170,52 @@ static void test_round_trip_key_file(void **state)
 	vc_session_close(session);
 }
 
+static void test_multi_frame_chunks(void **state)
+{
+	fixture *fx = *state;
+	const uint32_t dim = 4096, count = 200; /* 1 MiB frames hold 64 rows of 4096 floats */
+	vc_create_options create = {.key_file = fx->key, .chunk_size = 150};
+	vc_open_options open = {.key_file = fx->key};
+	float *vector = malloc(dim * sizeof(float));
+	vc_session *session = NULL;
+	const vc_manifest *manifest;
+	vc_cache_entry *entry = NULL;
+	const vc_chunk *chunk;
+	vc_writer *writer = NULL;
+	char id[16];
+
+	assert_non_null(vector);
+	assert_int_equal(vc_writer_create(fx->uri, &create, &writer), VC_OK);
+	for (uint32_t i = 0; i < count; i++) {
+		for (uint32_t d = 0; d < dim; d++)
+			vector[d] = (float)(i * dim + d);
+		snprintf(id, sizeof(id), "r%u", i);
+		assert_int_equal(vc_writer_add(writer, id, vector, dim, NULL), VC_OK);
+	}
+	assert_int_equal(vc_writer_commit(writer), VC_OK);
+	assert_int_equal(vc_session_open(fx->uri, &open, &session), VC_OK);
+	manifest = vc_session_manifest_get(session);
+	assert_int_equal(manifest->chunk_count, 2);
+	/* Chunk 0: a header frame and rows 0-63, 64-127, 128-149; chunk 1: header and 50 rows. */
+	assert_int_equal(manifest->chunks[0].object.frame_count, 4);
+	assert_int_equal(manifest->chunks[1].object.frame_count, 2);
+	assert_int_equal(vc_session_chunk_get(session, manifest, 0, &entry), VC_OK);
+	chunk = vc_cache_entry_value(entry);
+	assert_int_equal(chunk->frame_count, 3);
+	assert_int_equal(chunk->frames[2].first, 128);
+	assert_int_equal(chunk->frames[2].count, 22);
+	for (uint32_t r = 0; r < chunk->count; r++) {
+		for (uint32_t d = 0; d < dim; d++)
+			vector[d] = (float)(r * dim + d);
+		assert_memory_equal(chunk->vectors + (size_t)r * dim, vector, dim * sizeof(float));
+	}
+	vc_session_chunk_release(session, entry);
+	assert_int_equal(vc_session_verify(session, NULL, NULL), VC_OK);
+	vc_session_manifest_put(session, manifest);
+	vc_session_close(session);
+	free(vector);
+}
+
 static void test_plaintext_round_trip(void **state)
 {
 	fixture *fx = *state;
@@ -408,6 +454,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_round_trip_key_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_multi_frame_chunks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plaintext_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_vectors_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_existing_session_untouched, setup, teardown),
