@@ -162,6 +162,37 @@ uint32_t vc_ivf_assign(const vc_ivf *ivf, const float *vector)
 	return best;
 }
 
+void vc_ivf_assign_many(const vc_ivf *ivf, const float *vectors, size_t n, uint32_t *lists)
+{
+	vc_metric m = ivf->metric == VC_METRIC_COSINE ? VC_METRIC_COSINE : VC_METRIC_L2;
+	float scores[4 * SCORE_BLOCK];
+
+	for (size_t v = 0; v < n; v += 4) {
+		const float *rows[4] = {NULL};
+		float best_score[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+		size_t nv = n - v < 4 ? n - v : 4;
+
+		for (size_t j = 0; j < nv; j++) {
+			rows[j] = vectors + (v + j) * ivf->dim;
+			lists[v + j] = 0;
+		}
+		for (uint32_t b = 0; b < ivf->nlist; b += SCORE_BLOCK) {
+			uint32_t nb = ivf->nlist - b < SCORE_BLOCK ? ivf->nlist - b : SCORE_BLOCK;
+
+			vc_score_multi(m, rows, nv, ivf->centroids + (size_t)b * ivf->dim, nb,
+				       ivf->dim, scores);
+			for (size_t j = 0; j < nv; j++) {
+				for (uint32_t i = 0; i < nb; i++) {
+					if (scores[j * nb + i] > best_score[j]) {
+						best_score[j] = scores[j * nb + i];
+						lists[v + j] = b + i;
+					}
+				}
+			}
+		}
+	}
+}
+
 void vc_ivf_probe(const vc_ivf *ivf, const float *query, uint32_t nprobe, vc_scored *out,
 		  size_t *count)
 {

@@ -56,6 +56,13 @@ const float *vc_ivf_centroid(const vc_ivf *ivf, uint32_t list);
 uint32_t vc_ivf_assign(const vc_ivf *ivf, const float *vector);
 
 /**
+ * vc_ivf_assign for @p n row-major vectors into @p lists (n entries), four
+ * vectors per pass over the centroids: the bulk path for imports and
+ * compaction. Thread-safe, no allocation.
+ */
+void vc_ivf_assign_many(const vc_ivf *ivf, const float *vectors, size_t n, uint32_t *lists);
+
+/**
  * The @p nprobe lists to scan for @p query, best first, into @p out (room
  * for nprobe items; key = list number, score = the metric's score of the
  * query against the centroid: inner product for dot, so lists holding

@@ -40,7 +40,7 @@ typedef struct km_state {
 	double *sums;
 	uint64_t *counts;
 	uint32_t threads;
-	float *scores; /* threads * k */
+	float *scores; /* threads * 4 * k */
 	size_t changed[MAX_THREADS];
 	uint64_t rng;
 	/*
@@ -143,13 +143,12 @@ static inline float score_distance(const km_state *s, size_t i, float score)
 	return d > 0.0f ? sqrtf(d) : 0.0f;
 }
 
-/* Score point @p i against every centroid; set its cluster and both bounds exactly. */
-static bool full_scan(km_state *s, size_t i, float *scores)
+/* Set point @p i's cluster and both bounds exactly from its @p scores against every centroid. */
+static bool take_best(km_state *s, size_t i, const float *scores)
 {
 	uint32_t best = 0, second = UINT32_MAX;
 	uint32_t before = s->assign[i];
 
-	vc_score_many(s->assign_metric, point(s, i), s->centroids, s->k, s->dim, scores);
 	for (uint32_t c = 1; c < s->k; c++) {
 		if (scores[c] > scores[best]) {
 			second = best;
@@ -164,30 +163,52 @@ static bool full_scan(km_state *s, size_t i, float *scores)
 	return best != before;
 }
 
-static void assign_range(km_state *s, size_t begin, size_t end, uint32_t worker)
+/* Full scans of up to four points at once (centroids are read once per four points). */
+static size_t scan_points(km_state *s, const size_t *pending, size_t n, float *scores)
 {
-	float *scores = s->scores + (size_t)worker * s->k;
+	const float *rows[4] = {NULL};
 	size_t changed = 0;
 
+	for (size_t j = 0; j < n; j++)
+		rows[j] = point(s, pending[j]);
+	vc_score_multi(s->assign_metric, rows, n, s->centroids, s->k, s->dim, scores);
+	for (size_t j = 0; j < n; j++)
+		changed += take_best(s, pending[j], scores + j * s->k);
+	return changed;
+}
+
+/* Can point @p i keep its cluster without a full scan? Updates its bounds. */
+static bool bounds_hold(km_state *s, size_t i)
+{
+	uint32_t a = s->assign[i];
+	float u = s->upper[i] + s->delta[a];
+	float l = s->lower[i] - (a == s->max_delta_at ? s->second_delta : s->max_delta);
+	float z = l > s->half_gap[a] ? l : s->half_gap[a];
+
+	if (u > z)
+		u = sqrtf(dist2(s, i, s->centroids + (size_t)a * s->dim));
+	s->upper[i] = u;
+	s->lower[i] = l;
+	return u <= z;
+}
+
+static void assign_range(km_state *s, size_t begin, size_t end, uint32_t worker)
+{
+	float *scores = s->scores + (size_t)worker * 4 * s->k;
+	size_t pending[4];
+	size_t np = 0, changed = 0;
+
 	for (size_t i = begin; i < end; i++) {
-		uint32_t a = s->assign[i];
-
-		if (s->bounded) {
-			float u = s->upper[i] + s->delta[a];
-			float l =
-			    s->lower[i] - (a == s->max_delta_at ? s->second_delta : s->max_delta);
-			float z = l > s->half_gap[a] ? l : s->half_gap[a];
-
-			if (u > z)
-				u = sqrtf(dist2(s, i, s->centroids + (size_t)a * s->dim));
-			if (u <= z) {
-				s->upper[i] = u;
-				s->lower[i] = l;
-				continue;
-			}
+		if (s->bounded && bounds_hold(s, i))
+			continue;
+		pending[np++] = i;
+		if (np == 4) {
+			changed += scan_points(s, pending, np, scores);
+			np = 0;
 		}
-		changed += full_scan(s, i, scores);
 	}
+	if (np > 0)
+		changed += scan_points(s, pending, np, scores);
 	s->changed[worker] = changed;
 }
 
@@ -491,7 +512,7 @@ static vc_err state_alloc(km_state *s)
 	s->trial_vec = malloc((size_t)s->trials * s->dim * sizeof(float));
 	s->sums = malloc((size_t)s->k * s->dim * sizeof(double));
 	s->counts = malloc((size_t)s->k * sizeof(uint64_t));
-	s->scores = malloc((size_t)s->threads * s->k * sizeof(float));
+	s->scores = malloc((size_t)s->threads * 4 * s->k * sizeof(float));
 	s->upper = malloc(m * sizeof(float));
 	s->lower = malloc(m * sizeof(float));
 	s->old_centroids = malloc((size_t)s->k * s->dim * sizeof(float));

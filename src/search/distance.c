@@ -77,6 +77,21 @@ static void l2sq_many_scalar(const float *q, const float *base, size_t count, si
 		out[r] = -l2sq_scalar(q, base + r * dim, dim);
 }
 
+/* Four queries against each row: out[q * count + r]. */
+static void dot_multi_scalar(const float *const *q, const float *base, size_t count, size_t dim,
+			     float *out)
+{
+	for (size_t j = 0; j < 4; j++)
+		dot_many_scalar(q[j], base, count, dim, out + j * count);
+}
+
+static void l2sq_multi_scalar(const float *const *q, const float *base, size_t count, size_t dim,
+			      float *out)
+{
+	for (size_t j = 0; j < 4; j++)
+		l2sq_many_scalar(q[j], base, count, dim, out + j * count);
+}
+
 static const vc_distance_impl impl_scalar = {
     .name = "scalar",
     .dot = dot_scalar,
@@ -84,6 +99,8 @@ static const vc_distance_impl impl_scalar = {
     .neg_l2sq = neg_l2sq_scalar,
     .dot_many = dot_many_scalar,
     .l2sq_many = l2sq_many_scalar,
+    .dot_multi = dot_multi_scalar,
+    .l2sq_multi = l2sq_multi_scalar,
 };
 
 #if VC_HAVE_X86
@@ -259,6 +276,90 @@ VC_AVX2 static void l2sq_many_avx2(const float *q, const float *base, size_t cou
 		out[r] = -l2sq_avx2(q, base + r * dim, dim);
 }
 
+/*
+ * Four queries per pass over the rows: each row is loaded once for four
+ * FMA chains. When the rows outgrow L1 (k-means centroids) this quarters
+ * the traffic from L2, which otherwise bounds the scan.
+ */
+VC_AVX2 static void dot_multi_avx2(const float *const *q, const float *base, size_t count,
+				   size_t dim, float *out)
+{
+	for (size_t r = 0; r < count; r++) {
+		const float *b = base + r * dim;
+		__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+		__m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+		__m128 sums;
+		size_t i = 0;
+
+		for (; i + 8 <= dim; i += 8) {
+			__m256 x = _mm256_loadu_ps(b + i);
+
+			s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q[0] + i), x, s0);
+			s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q[1] + i), x, s1);
+			s2 = _mm256_fmadd_ps(_mm256_loadu_ps(q[2] + i), x, s2);
+			s3 = _mm256_fmadd_ps(_mm256_loadu_ps(q[3] + i), x, s3);
+		}
+		if (i < dim) {
+			__m256i m = avx2_tail_mask(dim - i);
+			__m256 x = _mm256_maskload_ps(b + i, m);
+
+			s0 = _mm256_fmadd_ps(_mm256_maskload_ps(q[0] + i, m), x, s0);
+			s1 = _mm256_fmadd_ps(_mm256_maskload_ps(q[1] + i, m), x, s1);
+			s2 = _mm256_fmadd_ps(_mm256_maskload_ps(q[2] + i, m), x, s2);
+			s3 = _mm256_fmadd_ps(_mm256_maskload_ps(q[3] + i, m), x, s3);
+		}
+		sums = avx2_hsum4(s0, s1, s2, s3);
+		out[r] = _mm_cvtss_f32(sums);
+		out[count + r] = _mm_cvtss_f32(_mm_shuffle_ps(sums, sums, 1));
+		out[2 * count + r] = _mm_cvtss_f32(_mm_shuffle_ps(sums, sums, 2));
+		out[3 * count + r] = _mm_cvtss_f32(_mm_shuffle_ps(sums, sums, 3));
+	}
+}
+
+VC_AVX2 static void l2sq_multi_avx2(const float *const *q, const float *base, size_t count,
+				    size_t dim, float *out)
+{
+	for (size_t r = 0; r < count; r++) {
+		const float *b = base + r * dim;
+		__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+		__m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+		__m256 d0, d1, d2, d3;
+		__m128 sums;
+		size_t i = 0;
+
+		for (; i + 8 <= dim; i += 8) {
+			__m256 x = _mm256_loadu_ps(b + i);
+
+			d0 = _mm256_sub_ps(_mm256_loadu_ps(q[0] + i), x);
+			d1 = _mm256_sub_ps(_mm256_loadu_ps(q[1] + i), x);
+			d2 = _mm256_sub_ps(_mm256_loadu_ps(q[2] + i), x);
+			d3 = _mm256_sub_ps(_mm256_loadu_ps(q[3] + i), x);
+			s0 = _mm256_fmadd_ps(d0, d0, s0);
+			s1 = _mm256_fmadd_ps(d1, d1, s1);
+			s2 = _mm256_fmadd_ps(d2, d2, s2);
+			s3 = _mm256_fmadd_ps(d3, d3, s3);
+		}
+		if (i < dim) {
+			__m256i m = avx2_tail_mask(dim - i);
+			__m256 x = _mm256_maskload_ps(b + i, m);
+
+			d0 = _mm256_sub_ps(_mm256_maskload_ps(q[0] + i, m), x);
+			d1 = _mm256_sub_ps(_mm256_maskload_ps(q[1] + i, m), x);
+			d2 = _mm256_sub_ps(_mm256_maskload_ps(q[2] + i, m), x);
+			d3 = _mm256_sub_ps(_mm256_maskload_ps(q[3] + i, m), x);
+			s0 = _mm256_fmadd_ps(d0, d0, s0);
+			s1 = _mm256_fmadd_ps(d1, d1, s1);
+			s2 = _mm256_fmadd_ps(d2, d2, s2);
+			s3 = _mm256_fmadd_ps(d3, d3, s3);
+		}
+		sums = avx2_hsum4(s0, s1, s2, s3);
+		out[r] = -_mm_cvtss_f32(sums);
+		out[count + r] = -_mm_cvtss_f32(_mm_shuffle_ps(sums, sums, 1));
+		out[2 * count + r] = -_mm_cvtss_f32(_mm_shuffle_ps(sums, sums, 2));
+		out[3 * count + r] = -_mm_cvtss_f32(_mm_shuffle_ps(sums, sums, 3));
+	}
+}
+
 static const vc_distance_impl impl_avx2 = {
     .name = "avx2",
     .dot = dot_avx2,
@@ -266,6 +367,8 @@ static const vc_distance_impl impl_avx2 = {
     .neg_l2sq = neg_l2sq_avx2,
     .dot_many = dot_many_avx2,
     .l2sq_many = l2sq_many_avx2,
+    .dot_multi = dot_multi_avx2,
+    .l2sq_multi = l2sq_multi_avx2,
 };
 
 /* ---- AVX-512F --------------------------------------------------------- */
@@ -419,6 +522,81 @@ VC_AVX512 static void l2sq_many_avx512(const float *q, const float *base, size_t
 		out[r] = -l2sq_avx512(q, base + r * dim, dim);
 }
 
+VC_AVX512 static void dot_multi_avx512(const float *const *q, const float *base, size_t count,
+				       size_t dim, float *out)
+{
+	for (size_t r = 0; r < count; r++) {
+		const float *b = base + r * dim;
+		__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+		__m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+		size_t i = 0;
+
+		for (; i + 16 <= dim; i += 16) {
+			__m512 x = _mm512_loadu_ps(b + i);
+
+			s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q[0] + i), x, s0);
+			s1 = _mm512_fmadd_ps(_mm512_loadu_ps(q[1] + i), x, s1);
+			s2 = _mm512_fmadd_ps(_mm512_loadu_ps(q[2] + i), x, s2);
+			s3 = _mm512_fmadd_ps(_mm512_loadu_ps(q[3] + i), x, s3);
+		}
+		if (i < dim) {
+			__mmask16 m = avx512_tail_mask(dim - i);
+			__m512 x = _mm512_maskz_loadu_ps(m, b + i);
+
+			s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q[0] + i), x, s0);
+			s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q[1] + i), x, s1);
+			s2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q[2] + i), x, s2);
+			s3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q[3] + i), x, s3);
+		}
+		out[r] = _mm512_reduce_add_ps(s0);
+		out[count + r] = _mm512_reduce_add_ps(s1);
+		out[2 * count + r] = _mm512_reduce_add_ps(s2);
+		out[3 * count + r] = _mm512_reduce_add_ps(s3);
+	}
+}
+
+VC_AVX512 static void l2sq_multi_avx512(const float *const *q, const float *base, size_t count,
+					size_t dim, float *out)
+{
+	for (size_t r = 0; r < count; r++) {
+		const float *b = base + r * dim;
+		__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+		__m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+		__m512 d0, d1, d2, d3;
+		size_t i = 0;
+
+		for (; i + 16 <= dim; i += 16) {
+			__m512 x = _mm512_loadu_ps(b + i);
+
+			d0 = _mm512_sub_ps(_mm512_loadu_ps(q[0] + i), x);
+			d1 = _mm512_sub_ps(_mm512_loadu_ps(q[1] + i), x);
+			d2 = _mm512_sub_ps(_mm512_loadu_ps(q[2] + i), x);
+			d3 = _mm512_sub_ps(_mm512_loadu_ps(q[3] + i), x);
+			s0 = _mm512_fmadd_ps(d0, d0, s0);
+			s1 = _mm512_fmadd_ps(d1, d1, s1);
+			s2 = _mm512_fmadd_ps(d2, d2, s2);
+			s3 = _mm512_fmadd_ps(d3, d3, s3);
+		}
+		if (i < dim) {
+			__mmask16 m = avx512_tail_mask(dim - i);
+			__m512 x = _mm512_maskz_loadu_ps(m, b + i);
+
+			d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q[0] + i), x);
+			d1 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q[1] + i), x);
+			d2 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q[2] + i), x);
+			d3 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q[3] + i), x);
+			s0 = _mm512_fmadd_ps(d0, d0, s0);
+			s1 = _mm512_fmadd_ps(d1, d1, s1);
+			s2 = _mm512_fmadd_ps(d2, d2, s2);
+			s3 = _mm512_fmadd_ps(d3, d3, s3);
+		}
+		out[r] = -_mm512_reduce_add_ps(s0);
+		out[count + r] = -_mm512_reduce_add_ps(s1);
+		out[2 * count + r] = -_mm512_reduce_add_ps(s2);
+		out[3 * count + r] = -_mm512_reduce_add_ps(s3);
+	}
+}
+
 static const vc_distance_impl impl_avx512 = {
     .name = "avx512",
     .dot = dot_avx512,
@@ -426,6 +604,8 @@ static const vc_distance_impl impl_avx512 = {
     .neg_l2sq = neg_l2sq_avx512,
     .dot_many = dot_many_avx512,
     .l2sq_many = l2sq_many_avx512,
+    .dot_multi = dot_multi_avx512,
+    .l2sq_multi = l2sq_multi_avx512,
 };
 
 #endif /* VC_HAVE_X86 */
@@ -496,6 +676,22 @@ void vc_score_many(vc_metric metric, const float *query, const float *base, size
 		k->l2sq_many(query, base, count, dim, out);
 	else
 		k->dot_many(query, base, count, dim, out);
+}
+
+void vc_score_multi(vc_metric metric, const float *const *queries, size_t nq, const float *base,
+		    size_t count, size_t dim, float *out)
+{
+	const vc_distance_impl *k = impl();
+	size_t q = 0;
+
+	for (; q + 4 <= nq; q += 4) {
+		if (metric == VC_METRIC_L2)
+			k->l2sq_multi(queries + q, base, count, dim, out + q * count);
+		else
+			k->dot_multi(queries + q, base, count, dim, out + q * count);
+	}
+	for (; q < nq; q++)
+		vc_score_many(metric, queries[q], base, count, dim, out + q * count);
 }
 
 float vc_dot(const float *a, const float *b, size_t dim)

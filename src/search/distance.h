@@ -23,6 +23,15 @@ vc_score_fn vc_score_kernel(vc_metric metric);
 void vc_score_many(vc_metric metric, const float *query, const float *base, size_t count,
 		   size_t dim, float *out);
 
+/**
+ * Score @p nq queries against the same @p count contiguous vectors:
+ * out[q * count + i] = score(queries[q], base + i*dim), equal to nq calls of
+ * vc_score_many up to rounding. Each base row is read once per four
+ * queries, which pays when the rows do not fit in L1 (k-means centroids).
+ */
+void vc_score_multi(vc_metric metric, const float *const *queries, size_t nq, const float *base,
+		    size_t count, size_t dim, float *out);
+
 /** Inner product and squared L2, dispatched to the best available instruction set. */
 float vc_dot(const float *a, const float *b, size_t dim);
 float vc_l2sq(const float *a, const float *b, size_t dim);
@@ -56,6 +65,11 @@ typedef struct vc_distance_impl {
 			 float *out);
 	void (*l2sq_many)(const float *query, const float *base, size_t count, size_t dim,
 			  float *out);
+	/* exactly four queries; out[q * count + i], l2 negated as in l2sq_many */
+	void (*dot_multi)(const float *const *queries, const float *base, size_t count, size_t dim,
+			  float *out);
+	void (*l2sq_multi)(const float *const *queries, const float *base, size_t count, size_t dim,
+			   float *out);
 } vc_distance_impl;
 
 /**

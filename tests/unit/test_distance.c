@@ -169,6 +169,76 @@ static void test_many_kernels_all_isas(void **state)
 	free(base);
 }
 
+static void test_multi_kernels_all_isas(void **state)
+{
+	float *q = malloc(4 * (MAX_DIM + 1) * sizeof(float));
+	float *base = malloc((MAX_ROWS * MAX_DIM + 1) * sizeof(float));
+	float out[4 * MAX_ROWS + 1];
+
+	(void)state;
+	rng_state = 5;
+	for (size_t n = 0; n < sizeof(isas) / sizeof(isas[0]); n++) {
+		const vc_distance_impl *k = vc_distance_impl_for(isas[n]);
+
+		if (k == NULL)
+			continue;
+		for (size_t dim = 1; dim <= MAX_DIM; dim = next_dim(dim)) {
+			/* queries at odd offsets: no alignment assumed */
+			const float *qs[4] = {q + 1, q + dim + 2, q + 2 * dim + 3, q + 3 * dim + 3};
+
+			fill(q, 4 * (MAX_DIM + 1));
+			fill(base, MAX_ROWS * dim + 1);
+			for (size_t rows = 0; rows <= MAX_ROWS; rows += 3) {
+				out[4 * rows] = 12345.0f;
+				k->dot_multi(qs, base + 1, rows, dim, out);
+				for (size_t j = 0; j < 4; j++)
+					for (size_t r = 0; r < rows; r++) {
+						double mag;
+						double want = oracle_dot(qs[j], base + 1 + r * dim,
+									 dim, &mag);
+
+						assert_close(out[j * rows + r], want, mag);
+					}
+				assert_true(out[4 * rows] == 12345.0f);
+				k->l2sq_multi(qs, base + 1, rows, dim, out);
+				for (size_t j = 0; j < 4; j++)
+					for (size_t r = 0; r < rows; r++) {
+						double want =
+						    oracle_l2sq(qs[j], base + 1 + r * dim, dim);
+
+						assert_close(-out[j * rows + r], want, want);
+					}
+				assert_true(out[4 * rows] == 12345.0f);
+			}
+		}
+	}
+	free(q);
+	free(base);
+}
+
+static void test_score_multi_any_query_count(void **state)
+{
+	float q[9 * 40], base[7 * 40], out[9 * 7], one[7];
+	const float *qs[9];
+
+	(void)state;
+	rng_state = 6;
+	fill(q, 9 * 40);
+	fill(base, 7 * 40);
+	for (size_t i = 0; i < 9; i++)
+		qs[i] = q + i * 40;
+	for (vc_metric m = VC_METRIC_COSINE; m <= VC_METRIC_DOT; m++) {
+		for (size_t nq = 0; nq <= 9; nq++) {
+			vc_score_multi(m, qs, nq, base, 7, 40, out);
+			for (size_t j = 0; j < nq; j++) {
+				vc_score_many(m, qs[j], base, 7, 40, one);
+				for (size_t r = 0; r < 7; r++)
+					assert_close(out[j * 7 + r], one[r], 40 * 4.0);
+			}
+		}
+	}
+}
+
 static void test_dispatch_matches_metric(void **state)
 {
 	float a[384], b[384], out[8], base[8 * 384];
@@ -256,6 +326,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pair_kernels_all_isas),
 	    cmocka_unit_test(test_many_kernels_all_isas),
+	    cmocka_unit_test(test_multi_kernels_all_isas),
+	    cmocka_unit_test(test_score_multi_any_query_count),
 	    cmocka_unit_test(test_dispatch_matches_metric),
 	    cmocka_unit_test(test_normalize),
 	    cmocka_unit_test(test_score_public),

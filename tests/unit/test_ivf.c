@@ -101,8 +101,21 @@ static void check_metric(vc_metric metric)
 
 	assert_int_equal(vc_ivf_train(metric, DIM, NLIST, base, N, NULL, &ivf), VC_OK);
 	assert_int_equal(vc_ivf_nlist(ivf), NLIST);
+	/* the bulk path agrees with one-at-a-time assignment (N - 1 leaves a tail of three) */
+	vc_ivf_assign_many(ivf, base, N - 1, of);
 	for (size_t i = 0; i < N; i++) {
-		of[i] = vc_ivf_assign(ivf, base + i * DIM);
+		uint32_t one = vc_ivf_assign(ivf, base + i * DIM);
+
+		if (i < N - 1 && of[i] != one) {
+			/* only a tie within rounding may differ */
+			double a = exact_score(metric == VC_METRIC_COSINE ? metric : VC_METRIC_L2,
+					       base + i * DIM, vc_ivf_centroid(ivf, of[i]));
+			double b = exact_score(metric == VC_METRIC_COSINE ? metric : VC_METRIC_L2,
+					       base + i * DIM, vc_ivf_centroid(ivf, one));
+
+			assert_true(fabs(a - b) < 1e-4 * (1 + fabs(a)));
+		}
+		of[i] = one;
 		assert_true(of[i] < NLIST);
 		vc_ivf_set_list_size(ivf, of[i], vc_ivf_list_size(ivf, of[i]) + 1);
 	}
@@ -259,6 +272,46 @@ static void test_serialize_roundtrip_and_corruption(void **state)
 	free(base);
 }
 
+/* More lists than one scoring block: both paths must walk every block. */
+static void test_many_lists(void **state)
+{
+	uint32_t nlist = 600;
+	float *centroids = make_clustered(nlist, 500);
+	float *v = make_clustered(203, 501);
+	uint32_t lists[203];
+	vc_scored *probe = malloc(nlist * sizeof(vc_scored));
+	vc_ivf *ivf;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(vc_ivf_create(VC_METRIC_L2, DIM, nlist, centroids, &ivf), VC_OK);
+	vc_ivf_assign_many(ivf, v, 203, lists);
+	for (size_t i = 0; i < 203; i++) {
+		double best = -INFINITY;
+		uint32_t want = 0;
+
+		for (uint32_t c = 0; c < nlist; c++) {
+			double sc = exact_score(VC_METRIC_L2, v + i * DIM, centroids + c * DIM);
+
+			if (sc > best) {
+				best = sc;
+				want = c;
+			}
+		}
+		assert_int_equal(lists[i], want);
+		assert_int_equal(vc_ivf_assign(ivf, v + i * DIM), want);
+		vc_ivf_probe(ivf, v + i * DIM, nlist, probe, &n);
+		assert_int_equal(n, nlist);
+		assert_int_equal(probe[0].key, want);
+		for (size_t j = 1; j < n; j++)
+			assert_true(probe[j - 1].score >= probe[j].score);
+	}
+	vc_ivf_free(ivf);
+	free(probe);
+	free(v);
+	free(centroids);
+}
+
 static void test_create_validates(void **state)
 {
 	float centroids[2 * DIM] = {0};
@@ -288,6 +341,7 @@ int main(void)
 	    cmocka_unit_test(test_probe_all_is_exact_dot),
 	    cmocka_unit_test(test_assign_and_probe_order),
 	    cmocka_unit_test(test_serialize_roundtrip_and_corruption),
+	    cmocka_unit_test(test_many_lists),
 	    cmocka_unit_test(test_create_validates),
 	};
 
