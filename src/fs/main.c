@@ -145,8 +145,10 @@ int main(int argc, char *argv[])
 	}
 	vc_fs_operations(&ops);
 	fuse = fuse_new(&args, &ops, sizeof(ops), &fs);
-	if (fuse == NULL)
-		goto out_fs; /* fuse_new named the option it rejected */
+	if (fuse == NULL) {
+		rc = 2; /* fuse_new named the option it rejected */
+		goto out_fs;
+	}
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto out_fuse;
 	if (fuse_mount(fuse, options.mountpoint) != 0)

@@ -289,6 +289,10 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	conn->max_read = fs->options->max_read;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* Chunk bytes never change under a name, and the files that do change with the epoch
+	 * (manifest.json, metadata.json) drop their page cache on every open: no need for the
+	 * kernel to re-check attributes on reads to invalidate cached data. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	vc_fs_log(LOG_DEBUG, "kernel FUSE %u.%u, max_read %u, max_readahead %u, max_write %u",
 		  conn->proto_major, conn->proto_minor, conn->max_read, conn->max_readahead,
 		  conn->max_write);

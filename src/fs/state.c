@@ -225,7 +225,11 @@ int vc_fs_fail(vc_fs *fs, const char *what, const char *object, vc_err err)
 	/* An object the manifest lists but storage lacks is an I/O error, not a missing file. */
 	if (err == VC_ERR_NOT_FOUND)
 		code = EIO;
-	vc_fs_log(LOG_ERR, "%s %s: %s (%s)", what, object, vc_last_error(), strerror(code));
+	/* The library's messages usually name the object already; name it once. */
+	if (strstr(vc_last_error(), object) != NULL)
+		vc_fs_log(LOG_ERR, "%s: %s (%s)", what, vc_last_error(), strerror(code));
+	else
+		vc_fs_log(LOG_ERR, "%s %s: %s (%s)", what, object, vc_last_error(), strerror(code));
 	return -code;
 }
 
