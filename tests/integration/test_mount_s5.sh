@@ -73,4 +73,11 @@ done
 fusermount3 -u "$M"
 wait_exit "$DAEMON_PID" 10
 assert_clean_unmount "$M"
+
+step "detached daemon over s5 (the backend opened before the fork keeps working after it)"
+mount_bg "$S" "$M" -o key_file="$WORK/key",timeout=$TIMEOUT
+timeout 30 cmp "$M/chunks/chunk-6.cbor" "$(expected_chunk "$S" 6)" || fail "chunk-6 detached"
+fusermount3 -u "$M"
+wait_exit "$DAEMON_PID" 10
+assert_clean_unmount "$M"
 echo "test_mount_s5: all passed"
