@@ -22,6 +22,7 @@ enum vc_fs_setting_kind {
 	SETTING_UNSIGNED, /* unsigned int within [min, max] */
 	SETTING_INT,	  /* int within [min, max] */
 	SETTING_SECONDS,  /* decimal seconds within [min, max] milliseconds, stored as long ms */
+	SETTING_ACCEPTED, /* a flag that is checked and changes nothing */
 };
 
 /* One setting, by the name used both after -o and as a config file key. */
@@ -40,10 +41,10 @@ static const struct vc_fs_setting settings[] = {
     {"key_file", VC_FS_SET_KEY_FILE, SETTING_PATH, FIELD(key_file), 0, 0, false},
     {"cache_mb", VC_FS_SET_CACHE_MB, SETTING_UNSIGNED, FIELD(cache_mb), 1, 1048576, false},
     {"allow_other", VC_FS_SET_ALLOW_OTHER, SETTING_FLAG, FIELD(allow_other), 0, 0, true},
-    {"ro", VC_FS_SET_READ_ONLY, SETTING_FLAG, FIELD(read_only), 0, 0, true},
+    {"ro", VC_FS_SET_READ_ONLY, SETTING_ACCEPTED, 0, 0, 0, true},
     /* mount(8) passes rw when not told ro; this version serves no writable file, so rw is
      * accepted and the mount stays read-only (see docs/vchunkfs.1). */
-    {"rw", VC_FS_SET_READ_ONLY, SETTING_FLAG, FIELD(read_only), 0, 0, true},
+    {"rw", VC_FS_SET_READ_ONLY, SETTING_ACCEPTED, 0, 0, 0, true},
     {"timeout", VC_FS_SET_TIMEOUT, SETTING_SECONDS, FIELD(timeout_ms), 1, 3600000, false},
     {"retries", VC_FS_SET_RETRIES, SETTING_INT, FIELD(retries), 0, 20, false},
     {"manifest_ttl", VC_FS_SET_MANIFEST_TTL, SETTING_UNSIGNED, FIELD(manifest_ttl), 0, 86400,
@@ -100,7 +101,6 @@ void vc_fs_options_init(vc_fs_options *options)
 	options->manifest_ttl = VC_FS_DEFAULT_MANIFEST_TTL;
 	options->max_threads = VC_FS_DEFAULT_MAX_THREADS;
 	options->max_read = VC_FS_DEFAULT_MAX_READ;
-	options->read_only = true;
 }
 
 void vc_fs_options_free(vc_fs_options *options)
@@ -175,6 +175,11 @@ static vc_err store_value(vc_fs_options *options, const struct vc_fs_setting *s,
 		*(char **)field = copy;
 		return VC_OK;
 	}
+	case SETTING_ACCEPTED:
+		if (value != NULL && !parse_bool(value, &flag))
+			return vc_fail(VC_ERR_INVALID, "option %s takes yes or no, not '%s'",
+				       s->name, value);
+		return VC_OK;
 	case SETTING_FLAG:
 		flag = true;
 		if (value != NULL && !parse_bool(value, &flag))

@@ -55,7 +55,6 @@ typedef struct vc_fs_options {
 	unsigned max_threads;  /**< max_threads= FUSE worker threads */
 	unsigned max_read;     /**< max_read= largest read request, bytes */
 	bool allow_other;
-	bool read_only;	    /**< ro (default); rw only drops the kernel's ro mount flag */
 	bool debug;	    /**< -d / -o debug: FUSE request trace and debug log lines */
 	bool foreground;    /**< -f (implied by -d) */
 	bool single_thread; /**< -s */

@@ -89,7 +89,6 @@ static void test_defaults(void **state)
 	assert_int_equal(f->options.max_threads, 10);
 	assert_int_equal(f->options.max_read, 1024 * 1024);
 	assert_int_equal(f->options.passphrase_fd, -1);
-	assert_true(f->options.read_only);
 	assert_false(f->options.allow_other);
 	assert_false(f->options.foreground);
 	assert_null(f->options.key_file);
@@ -125,6 +124,7 @@ static void test_command_line(void **state)
 	assert_true(args_contain(&f->args, "noatime"));
 	assert_false(args_contain(&f->args, "cache_mb"));
 	assert_false(args_contain(&f->args, "allow_other"));
+	assert_false(args_contain(&f->args, "rw")); /* accepted for mount(8), not passed on */
 	assert_false(args_contain(&f->args, "sess"));
 	assert_int_equal(f->options.set & (VC_FS_SET_CACHE_MB | VC_FS_SET_KEY_FILE),
 			 VC_FS_SET_CACHE_MB | VC_FS_SET_KEY_FILE);
