@@ -77,8 +77,12 @@ static void print_usage(FILE *out)
 	fprintf(out, "usage: vchunk COMMAND [options] ARGS...\n\ncommands:\n");
 	for (size_t i = 0; i < COMMAND_COUNT; i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out, "\n`vchunk COMMAND --help` describes a command; `vchunk --version` prints the "
-		     "version.\nExit status: 0 success, 1 error, 2 usage error.\n");
+	fprintf(out,
+		"\nSESSION is a directory, dir:PATH, or s5+http://HOST:PORT/PATH (S5 bridge).\n"
+		"Environment: VCHUNK_KEY_FILE (key file), VCHUNK_PASSPHRASE (passphrase),\n"
+		"VCHUNK_FAULT (fault injection for tests, e.g. error_rate=0.1).\n"
+		"\n`vchunk COMMAND --help` describes a command; `vchunk --version` prints the "
+		"version.\nExit status: 0 success, 1 error, 2 usage error.\n");
 }
 
 int vc_cli_help(const vc_command *command)
@@ -90,7 +94,7 @@ int vc_cli_help(const vc_command *command)
 	if (command->help[0] != '\0')
 		printf("\n%s", command->help);
 	if (takes_key)
-		printf("%s", key_help);
+		printf("\n%s", key_help);
 	printf("  -h, --help           this help\n");
 	return VC_EXIT_OK;
 }
