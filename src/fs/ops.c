@@ -281,10 +281,8 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* Our inode numbers are stable across epochs; read and release find their file by fh. */
 	cfg->use_ino = 1;
 	cfg->nullpath_ok = 1;
-	cfg->entry_timeout = 1.0;
-	cfg->attr_timeout = 1.0;
-	/* A name missing now may appear with the next epoch: do not cache its absence. */
-	cfg->negative_timeout = 0.0;
+	/* entry_timeout and attr_timeout keep libfuse's 1 s, negative_timeout its 0: a name
+	 * missing now may appear with the next epoch. Users may change them with -o. */
 	/* Must equal the max_read mount option (vc_fs_options_fuse_args passes the same). */
 	conn->max_read = fs->options->max_read;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
