@@ -27,6 +27,9 @@ typedef struct vc_fs_snapshot {
 	vc_bytes manifest_bytes;     /**< manifest.json as stored, for this epoch */
 	uint64_t stored_bytes;	     /**< sum of stored object sizes (statfs) */
 	uint64_t object_count;	     /**< stored objects incl. manifest.json (statfs) */
+	/** Chunk ids increase and every path is canonical ("chunks/chunk-<id>.cbor"), so a
+	 *  lookup bisects instead of scanning. */
+	bool chunks_by_id;
 	pthread_mutex_t metadata_lock;
 	bool metadata_ready; /**< metadata_json below is built */
 	char *metadata_json; /**< pretty JSON text, NUL-terminated */

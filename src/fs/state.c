@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +46,24 @@ static void snapshot_free(vc_fs *fs, vc_fs_snapshot *snapshot)
 	free(snapshot);
 }
 
+/* Are the chunks sorted by id, each at its canonical path? Then a name gives its index by
+ * bisection instead of a scan (a session may hold many thousands of chunks). */
+static bool chunks_canonical(const vc_manifest *manifest)
+{
+	char path[64];
+
+	for (size_t i = 0; i < manifest->chunk_count; i++) {
+		const vc_chunk_ref *ref = &manifest->chunks[i];
+
+		if (i > 0 && ref->chunk_id <= manifest->chunks[i - 1].chunk_id)
+			return false;
+		snprintf(path, sizeof(path), "chunks/chunk-%u.cbor", ref->chunk_id);
+		if (strcmp(path, ref->object.path) != 0)
+			return false;
+	}
+	return true;
+}
+
 static vc_err snapshot_new(const vc_manifest *manifest, vc_bytes *raw, vc_fs_snapshot **out)
 {
 	vc_fs_snapshot *snapshot = calloc(1, sizeof(*snapshot));
@@ -62,6 +81,7 @@ static vc_err snapshot_new(const vc_manifest *manifest, vc_bytes *raw, vc_fs_sna
 		snapshot->stored_bytes += manifest->chunks[i].object.byte_size;
 	for (size_t i = 0; i < manifest->object_count; i++)
 		snapshot->stored_bytes += manifest->objects[i].byte_size;
+	snapshot->chunks_by_id = chunks_canonical(manifest);
 	*out = snapshot;
 	return VC_OK;
 }

@@ -103,11 +103,61 @@ static const char *chunk_name(const vc_manifest *manifest, size_t i)
 	return path + CHUNKS_PREFIX_LEN;
 }
 
+/* The id in a canonical chunk name "chunk-<id>.cbor" (no sign, no leading zero). */
+static bool parse_chunk_name(const char *name, size_t len, uint32_t *id)
+{
+	static const char prefix[] = "chunk-", suffix[] = ".cbor";
+	const size_t plen = sizeof(prefix) - 1, slen = sizeof(suffix) - 1;
+	uint64_t value = 0;
+	size_t digits;
+
+	if (len <= plen + slen || memcmp(name, prefix, plen) != 0 ||
+	    memcmp(name + len - slen, suffix, slen) != 0)
+		return false;
+	digits = len - plen - slen;
+	if (digits > 10 || (digits > 1 && name[plen] == '0'))
+		return false;
+	for (size_t i = plen; i < plen + digits; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+		value = value * 10 + (uint64_t)(name[i] - '0');
+	}
+	if (value > UINT32_MAX)
+		return false;
+	*id = (uint32_t)value;
+	return true;
+}
+
+/* Bisect the chunks (sorted by id) for @p id. */
+static int chunk_by_id(const vc_manifest *manifest, uint32_t id, vc_fs_node *node)
+{
+	size_t low = 0, high = manifest->chunk_count;
+
+	while (low < high) {
+		size_t mid = low + (high - low) / 2;
+		uint32_t mid_id = manifest->chunks[mid].chunk_id;
+
+		if (mid_id == id) {
+			*node =
+			    (vc_fs_node){.kind = VC_NODE_CHUNK, .chunk_index = mid, .chunk_id = id};
+			return 0;
+		}
+		if (mid_id < id)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	return -ENOENT;
+}
+
 static int chunks_lookup(const vc_fs_snapshot *snapshot, const char *name, size_t len,
 			 vc_fs_node *node)
 {
 	const vc_manifest *manifest = snapshot->manifest;
+	uint32_t id;
 
+	if (snapshot->chunks_by_id)
+		return parse_chunk_name(name, len, &id) ? chunk_by_id(manifest, id, node) : -ENOENT;
 	for (size_t i = 0; i < manifest->chunk_count; i++) {
 		const char *candidate = chunk_name(manifest, i);
 

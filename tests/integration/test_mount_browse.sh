@@ -28,6 +28,10 @@ for i in $(seq 0 $((chunks - 1))); do
 	want=$(jq ".chunks[] | select(.chunk_id == $i) | .plain_size" "$S/manifest.json")
 	[ "$size" = "$want" ] || fail "chunk-$i size $size, manifest plain_size $want"
 done
+for name in chunk-01.cbor chunk-99.cbor chunk-1.cbor.x chunk-.cbor chunk--1.cbor x; do
+	[ ! -e "$M/chunks/$name" ] || fail "chunks/$name resolves"
+done
+[ ! -e "$M/manifest.json/x" ] || fail "a file resolves as a directory"
 [ "$(stat_json "$M" .session.chunk_loads)" = 0 ] || fail "stat or ls loaded a chunk"
 
 step "manifest.json is the stored bytes; metadata.json and stats.json are JSON"
