@@ -69,6 +69,14 @@ struct vc_store {
 	struct vc_store_stats *stats; /**< counters, updated by the vc_store_* wrappers */
 };
 
+/** Fault injection settings (all zero: pass-through). */
+typedef struct vc_fault_options {
+	double error_rate;    /**< fraction of operations (S5: HTTP tries) failing as unavailable (503) */
+	double truncate_rate; /**< fraction of gets whose body is cut short */
+	long latency_ms;      /**< added to every operation */
+	unsigned seed;        /**< PRNG seed, for reproducible runs */
+} vc_fault_options;
+
 /** Options shared by backends; zero means the default. */
 typedef struct vc_store_options {
 	long connect_timeout_ms; /**< default 5000 */
@@ -76,15 +84,20 @@ typedef struct vc_store_options {
 	int retries;             /**< retries after the first try on 5xx/transport errors, default 4; -1 for none */
 	long retry_base_ms;      /**< first backoff delay, default 100 (doubles, with jitter) */
 	int parallel;            /**< parallel requests in get_many, default 8 */
+	/** Faults to inject (failure tests); NULL: none, or what VCHUNK_FAULT says.
+	 *  The S5 backend injects them per HTTP try, inside its retry loop, so an
+	 *  injected error takes the same path as a real 503; other backends are
+	 *  wrapped in the fault injector (vc_store_fault_wrap). */
+	const vc_fault_options *fault;
 } vc_store_options;
 
 /**
  * Open the backend a session URI names:
  *   "PATH" or "dir:PATH"                    local directory
  *   "s5+http://HOST:PORT/SESSION_PATH"       S5 HTTP bridge (also s5+https://)
- * @p options may be NULL. If the environment variable VCHUNK_FAULT is set
- * (e.g. "error_rate=0.3,latency_ms=5,truncate_rate=0.1,seed=7"), the backend
- * is wrapped in the fault injector (for failure tests).
+ * @p options may be NULL. If options->fault is NULL and the environment
+ * variable VCHUNK_FAULT is set (e.g. "error_rate=0.3,latency_ms=5,
+ * truncate_rate=0.1,seed=7"), faults are injected as options->fault says.
  * The caller owns *out and releases it with vc_store_close().
  */
 vc_err vc_store_open(const char *uri, const vc_store_options *options, vc_store **out);
@@ -104,13 +117,6 @@ vc_err vc_store_health(vc_store *store);
 vc_err vc_store_get_many(vc_store *store, size_t count, const char *const *paths, vc_bytes *outs,
 			 vc_err *errors);
 
-/** Fault injection settings (all zero: pass-through). */
-typedef struct vc_fault_options {
-	double error_rate;    /**< fraction of operations failing with VC_ERR_UNAVAILABLE */
-	double truncate_rate; /**< fraction of gets whose body is cut short */
-	long latency_ms;      /**< added to every operation */
-	unsigned seed;        /**< PRNG seed, for reproducible runs */
-} vc_fault_options;
 
 /** Parse "error_rate=0.3,latency_ms=5,..." into @p out. */
 vc_err vc_fault_options_parse(const char *spec, vc_fault_options *out);

@@ -37,6 +37,9 @@ struct vc_http_client {
 	int parallel;
 	uint64_t jitter; /* splitmix64 state, advanced atomically */
 	vc_store *counted;
+	bool faulty;            /* inject faults per try (failure tests) */
+	vc_fault_options fault;
+	uint64_t fault_state;   /* splitmix64 state, advanced atomically */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -64,10 +67,28 @@ static void sleep_ms(uint64_t ms)
 		;
 }
 
+/* Next value of a splitmix64 sequence whose state several threads advance at once. */
+static uint64_t splitmix_next(uint64_t *state)
+{
+	uint64_t z = __atomic_add_fetch(state, 0x9e3779b97f4a7c15ULL, __ATOMIC_RELAXED);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Does an injected fault of probability @p rate strike this try? */
+static bool fault_strikes(vc_http_client *c, double rate)
+{
+	if (!c->faulty || rate <= 0.0)
+		return false;
+	return (double)(splitmix_next(&c->fault_state) >> 11) * 0x1.0p-53 < rate;
+}
+
 /* Full jitter: a uniform delay in [0, min(cap, base * 2^(try-1))]. */
 static uint64_t backoff_ms(vc_http_client *c, int tries)
 {
-	uint64_t z = __atomic_add_fetch(&c->jitter, 0x9e3779b97f4a7c15ULL, __ATOMIC_RELAXED);
+	uint64_t z = splitmix_next(&c->jitter);
 	uint64_t ceiling = (uint64_t)c->retry_base_ms;
 	uint64_t cap = c->retry_base_ms > BACKOFF_CAP_MS ? (uint64_t)c->retry_base_ms
 							 : (uint64_t)BACKOFF_CAP_MS;
@@ -77,9 +98,6 @@ static uint64_t backoff_ms(vc_http_client *c, int tries)
 		ceiling *= 2;
 	if (ceiling > cap)
 		ceiling = cap;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	z ^= z >> 31;
 	return z % (ceiling + 1);
 }
 
@@ -114,6 +132,11 @@ static void set_options(vc_http_client *c, const vc_store_options *o)
 	c->parallel = o != NULL && o->parallel > 0 ? o->parallel : 8;
 	if (c->parallel > MAX_PARALLEL)
 		c->parallel = MAX_PARALLEL;
+	if (o != NULL && o->fault != NULL) {
+		c->faulty = true;
+		c->fault = *o->fault;
+		c->fault_state = o->fault->seed;
+	}
 }
 
 vc_err vc_http_client_new(const vc_store_options *options, vc_store *counted, vc_http_client **out)
@@ -431,6 +454,23 @@ static bool finish_success(vc_http_request *r, curl_off_t content_length)
 	return finish_get(r);
 }
 
+/*
+ * Failure tests: make a finished try look like a slow answer, a 503 from the
+ * server, or a body cut short, so the real classification and retry paths
+ * handle it.
+ */
+static void inject_faults(vc_http_client *c, vc_http_request *r)
+{
+	if (c->fault.latency_ms > 0)
+		sleep_ms((uint64_t)c->fault.latency_ms);
+	if (fault_strikes(c, c->fault.error_rate)) {
+		r->status = 503;
+		return;
+	}
+	if (r->method == VC_HTTP_GET && r->body.len > 0 && fault_strikes(c, c->fault.truncate_rate))
+		r->body.len = (size_t)(splitmix_next(&c->fault_state) % r->body.len);
+}
+
 /* Classify one finished try; returns true if it may be repeated. */
 static bool finish_try(vc_http_client *c, vc_http_request *r, CURLcode rc)
 {
@@ -442,6 +482,8 @@ static bool finish_try(vc_http_client *c, vc_http_request *r, CURLcode rc)
 	if (rc != CURLE_OK)
 		return transport_failed(c, r, rc);
 	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &content_length);
+	if (c->faulty)
+		inject_faults(c, r);
 	s = r->status;
 	if ((s >= 200 && s < 300) || (s == 416 && r->method == VC_HTTP_GET))
 		return finish_success(r, content_length);

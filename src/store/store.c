@@ -320,28 +320,39 @@ out:
 	return err;
 }
 
-/* If VCHUNK_FAULT is set, wrap @p *store in the fault injector (failure tests). */
-static vc_err wrap_fault(vc_store **store)
+/* Faults asked for by the caller, or else by VCHUNK_FAULT; NULL when none. */
+static vc_err faults_wanted(const vc_store_options *options, vc_fault_options *parsed,
+			    const vc_fault_options **out)
 {
 	const char *spec = getenv("VCHUNK_FAULT");
-	vc_fault_options fault;
 	vc_err err;
 
-	if (spec == NULL || spec[0] == '\0')
+	*out = options != NULL ? options->fault : NULL;
+	if (*out != NULL || spec == NULL || spec[0] == '\0')
 		return VC_OK;
-	err = vc_fault_options_parse(spec, &fault);
+	err = vc_fault_options_parse(spec, parsed);
 	if (err != VC_OK)
 		return vc_fail_context(err, "environment variable VCHUNK_FAULT");
-	return vc_store_fault_wrap(*store, &fault, store);
+	*out = parsed;
+	return VC_OK;
 }
 
 vc_err vc_store_open(const char *uri, const vc_store_options *options, vc_store **out)
 {
+	vc_store_options with_faults = {0};
+	vc_fault_options parsed;
+	const vc_fault_options *fault;
 	vc_store *store = NULL;
 	vc_err err;
 
 	if (out == NULL)
 		return vc_fail(VC_ERR_INVALID, "opening a store: no output handle given");
+	err = faults_wanted(options, &parsed, &fault);
+	if (err != VC_OK)
+		return err;
+	if (options != NULL)
+		with_faults = *options;
+	with_faults.fault = fault;
 	*out = NULL;
 	if (uri == NULL || uri[0] == '\0')
 		return vc_fail(VC_ERR_INVALID, "opening a store: empty store URI");
@@ -350,7 +361,9 @@ vc_err vc_store_open(const char *uri, const vc_store_options *options, vc_store 
 			return vc_fail(VC_ERR_INVALID, "store URI \"%s\" names no directory", uri);
 		err = vc_store_dir_open(uri + strlen(DIR_PREFIX), &store);
 	} else if (strncmp(uri, "s5+http://", 10) == 0 || strncmp(uri, "s5+https://", 11) == 0) {
-		err = open_s5(uri, options, &store);
+		/* The S5 client injects faults itself, inside its retry loop. */
+		err = open_s5(uri, &with_faults, &store);
+		fault = NULL;
 	} else if (strstr(uri, "://") != NULL || strncmp(uri, "s5:", 3) == 0 ||
 		   strncmp(uri, S5_PREFIX, strlen(S5_PREFIX)) == 0) {
 		return reject_uri(uri);
@@ -359,10 +372,12 @@ vc_err vc_store_open(const char *uri, const vc_store_options *options, vc_store 
 	}
 	if (err != VC_OK)
 		return err;
-	err = wrap_fault(&store);
-	if (err != VC_OK) {
-		vc_store_close(store);
-		return err;
+	if (fault != NULL) {
+		err = vc_store_fault_wrap(store, fault, &store);
+		if (err != VC_OK) {
+			vc_store_close(store);
+			return err;
+		}
 	}
 	*out = store;
 	return VC_OK;

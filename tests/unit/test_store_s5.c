@@ -274,6 +274,57 @@ static void test_503_retried(void **state)
 	vc_store_close(store);
 }
 
+/* Injected 503s and cut bodies go through the real retry path: every read still succeeds. */
+static void test_injected_faults_retried(void **state)
+{
+	vc_fault_options fault = {.error_rate = 0.3, .truncate_rate = 0.1, .seed = 42};
+	vc_store_options o = {.retries = 10, .retry_base_ms = 1, .fault = &fault};
+	const char *paths[20];
+	char names[20][16];
+	vc_bytes outs[20] = {{0}};
+	vc_err errors[20];
+	vc_store_stats stats;
+	vc_store *store = open_session("faulty", &o);
+	vc_bytes out = {0};
+	char body[4096];
+	int i;
+
+	(void)state;
+	memset(body, 'f', sizeof(body));
+	for (i = 0; i < 20; i++) {
+		snprintf(names[i], sizeof(names[i]), "obj-%d", i);
+		body[0] = (char)('a' + i);
+		assert_int_equal(vc_store_put(store, names[i], body, sizeof(body)), VC_OK);
+		paths[i] = names[i];
+	}
+	for (i = 0; i < 20; i++) {
+		body[0] = (char)('a' + i);
+		assert_int_equal(vc_store_get(store, names[i], &out), VC_OK);
+		assert_bytes(&out, body, sizeof(body));
+		vc_bytes_free(&out);
+	}
+	assert_int_equal(vc_store_get_many(store, 20, paths, outs, errors), VC_OK);
+	for (i = 0; i < 20; i++) {
+		body[0] = (char)('a' + i);
+		assert_int_equal(errors[i], VC_OK);
+		assert_bytes(&outs[i], body, sizeof(body));
+		vc_bytes_free(&outs[i]);
+	}
+	vc_store_get_stats(store, &stats);
+	/* 60 operations at a 30 % error rate cannot all pass on the first try. */
+	assert_true(stats.retries >= 5);
+	assert_int_equal(stats.errors, 0);
+	vc_store_close(store);
+
+	/* Without retries the same faults surface as a clear error. */
+	o.retries = -1;
+	fault.error_rate = 1.0;
+	store = open_session("faulty", &o);
+	assert_int_equal(vc_store_get(store, names[0], &out), VC_ERR_UNAVAILABLE);
+	assert_non_null(strstr(vc_last_error(), "503"));
+	vc_store_close(store);
+}
+
 static void test_get_many(void **state)
 {
 	vc_store_options o = {.parallel = 4};
@@ -795,6 +846,7 @@ int main(void)
 	    cmocka_unit_test(test_escaping),
 	    cmocka_unit_test(test_forbidden),
 	    cmocka_unit_test(test_503_retried),
+	    cmocka_unit_test(test_injected_faults_retried),
 	    cmocka_unit_test(test_get_many),
 	    cmocka_unit_test(test_get_many_retries_each),
 	    cmocka_unit_test(test_get_many_parallelism),
