@@ -35,6 +35,12 @@ typedef struct vc_object_ref {
 	uint64_t plain_size;          /**< decrypted size, as shown by `vchunk cat` and the mount */
 	uint8_t hash[VC_HASH_BYTES];  /**< BLAKE2b-256 of the stored bytes */
 	uint32_t frame_count;         /**< separately authenticated frames inside */
+	/** BLAKE2b-256 of the envelope header, frame table and header nonce (the
+	 *  envelope's header hash H). Every frame's seal binds H, so a reader that
+	 *  checks H, the header seal and each frame authenticates the whole object
+	 *  without hashing it all. False for manifests written before the field. */
+	bool has_header_hash;
+	uint8_t header_hash[VC_HASH_BYTES];
 } vc_object_ref;
 
 /** A chunk: a group of vectors stored as one object. */
@@ -44,6 +50,21 @@ typedef struct vc_chunk_ref {
 	uint32_t vector_count;
 	vc_object_ref object;
 } vc_chunk_ref;
+
+/** The approximate index a session carries (manifest "index"). */
+typedef enum vc_index_kind {
+	VC_INDEX_KIND_FLAT = 0, /**< none: every query scans every chunk */
+	VC_INDEX_KIND_IVF = 1,  /**< index/ivf.bin: centroids + list directory */
+	VC_INDEX_KIND_HNSW = 2, /**< index/hnsw.bin: graph + node map */
+} vc_index_kind;
+
+typedef struct vc_index_info {
+	vc_index_kind kind;
+	uint32_t nlist;      /**< IVF lists (0 unless ivf) */
+	uint32_t nprobe;     /**< default lists probed, chosen at import (0 unless ivf) */
+	uint32_t ef_search;  /**< default HNSW ef (0 unless hnsw) */
+	uint32_t id_shards;  /**< index/ids/XX.bin shards (0: no id index) */
+} vc_index_info;
 
 typedef struct vc_encryption_info {
 	bool enabled;
@@ -71,6 +92,7 @@ typedef struct vc_manifest {
 	int64_t committed_at;        /**< unix seconds of this epoch's commit */
 	uint32_t next_chunk_id;
 	vc_encryption_info encryption;
+	vc_index_info index;         /**< all zero when the manifest has no "index" */
 	size_t chunk_count;
 	vc_chunk_ref *chunks;
 	size_t object_count;         /**< other objects: metadata.cbor, index/... */

@@ -167,6 +167,17 @@ size_t vc_envelope_header_size(const uint8_t *fixed, size_t len)
 	return FIXED_HEADER + (size_t)count * TABLE_ENTRY + VC_FRAME_OVERHEAD;
 }
 
+vc_err vc_envelope_header_hash(const uint8_t *stored, size_t len, uint8_t out[VC_HASH_BYTES])
+{
+	size_t header_len = vc_envelope_header_size(stored, len);
+
+	if (header_len == 0 || len < header_len)
+		return vc_fail(VC_ERR_CORRUPT, "not an envelope header (%zu bytes)", len);
+	/* H covers everything before the header tag: fixed header, table, header nonce. */
+	crypto_generichash(out, VC_HASH_BYTES, stored, header_len - 16, NULL, 0);
+	return VC_OK;
+}
+
 vc_err vc_envelope_seal(const vc_object_ctx *ctx, size_t count, const vc_bytes *frames,
 			vc_bytes *out)
 {

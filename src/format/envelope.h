@@ -70,6 +70,14 @@ vc_err vc_envelope_seal(const vc_object_ctx *ctx, size_t count, const vc_bytes *
 vc_err vc_envelope_frames(const vc_object_ctx *ctx, const uint8_t *stored, size_t len,
 			  vc_frame_loc **locs, uint32_t *count);
 
+/**
+ * The header hash H (docs/FORMAT.md 4.1) of the stored object starting at
+ * @p stored (at least its whole header, vc_envelope_header_size bytes):
+ * what the manifest's "header_hash" records. VC_ERR_CORRUPT if the bytes are
+ * not an envelope header or are too short. Authenticates nothing by itself.
+ */
+vc_err vc_envelope_header_hash(const uint8_t *stored, size_t len, uint8_t out[VC_HASH_BYTES]);
+
 /** Bytes needed to parse the header (call with at least this many first). */
 size_t vc_envelope_fixed_header_size(void);
 

@@ -114,6 +114,13 @@ static vc_err parse_object_fields(json_t *obj, const char *where, vc_object_ref 
 		err = get_string(obj, where, "hash", &s);
 	if (err == VC_OK)
 		err = parse_hash(s, where, "hash", ref->hash);
+	/* Optional: manifests written before it existed are read with the full hash check. */
+	if (err == VC_OK && json_object_get(obj, "header_hash") != NULL) {
+		err = get_string(obj, where, "header_hash", &s);
+		if (err == VC_OK)
+			err = parse_hash(s, where, "header_hash", ref->header_hash);
+		ref->has_header_hash = err == VC_OK;
+	}
 	if (err == VC_OK)
 		err = get_string(obj, where, "path", &s);
 	if (err != VC_OK)
@@ -253,6 +260,40 @@ static vc_err parse_encryption(json_t *enc, vc_encryption_info *info)
 	return err;
 }
 
+/* The optional "index" object: which approximate index the session carries. */
+static vc_err parse_index(json_t *idx, vc_index_info *info)
+{
+	const char *where = "index.";
+	const char *kind;
+	vc_err err;
+
+	memset(info, 0, sizeof(*info));
+	if (idx == NULL)
+		return VC_OK;
+	if (!json_is_object(idx))
+		return vc_fail(VC_ERR_CORRUPT, "manifest: \"index\" must be an object");
+	err = get_string(idx, where, "kind", &kind);
+	if (err != VC_OK)
+		return err;
+	if (strcmp(kind, "flat") == 0)
+		info->kind = VC_INDEX_KIND_FLAT;
+	else if (strcmp(kind, "ivf") == 0)
+		info->kind = VC_INDEX_KIND_IVF;
+	else if (strcmp(kind, "hnsw") == 0)
+		info->kind = VC_INDEX_KIND_HNSW;
+	else
+		return vc_fail(VC_ERR_UNSUPPORTED, "manifest: index kind \"%s\" is not supported",
+			       kind);
+	err = get_u32(idx, where, "nlist", &info->nlist);
+	if (err == VC_OK)
+		err = get_u32(idx, where, "nprobe", &info->nprobe);
+	if (err == VC_OK)
+		err = get_u32(idx, where, "ef_search", &info->ef_search);
+	if (err == VC_OK)
+		err = get_u32(idx, where, "id_shards", &info->id_shards);
+	return err;
+}
+
 static vc_err parse_header_fields(json_t *root, vc_manifest *m)
 {
 	const char *s;
@@ -344,6 +385,8 @@ vc_err vc_manifest_parse(const char *json, size_t len, vc_manifest **out)
 		err = parse_chunks(json_object_get(root, "chunks"), m);
 	if (err == VC_OK)
 		err = parse_objects(json_object_get(root, "objects"), m);
+	if (err == VC_OK)
+		err = parse_index(json_object_get(root, "index"), &m->index);
 	mac = json_object_get(root, "mac");
 	if (err == VC_OK && mac != NULL && !json_is_string(mac))
 		err = vc_fail(VC_ERR_CORRUPT, "manifest: \"mac\" must be a string");

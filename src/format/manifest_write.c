@@ -154,6 +154,14 @@ vc_err vc_manifest_validate(const vc_manifest *m)
 	if (m->chunk_size < 1 || m->chunk_size > VC_MAX_CHUNK_SIZE)
 		return vc_fail(VC_ERR_CORRUPT, "manifest: chunk_size %u outside 1..%d",
 			       m->chunk_size, VC_MAX_CHUNK_SIZE);
+	if ((unsigned)m->index.kind > VC_INDEX_KIND_HNSW ||
+	    (m->index.kind == VC_INDEX_KIND_IVF &&
+	     (m->index.nlist < 1 || m->index.nprobe < 1 || m->index.nprobe > m->index.nlist)) ||
+	    m->index.id_shards > 65536)
+		return vc_fail(VC_ERR_CORRUPT,
+			       "manifest: index has inconsistent parameters (nlist %u, nprobe %u, "
+			       "id_shards %u)",
+			       m->index.nlist, m->index.nprobe, m->index.id_shards);
 	if (m->epoch > INT64_MAX || m->total_vectors > INT64_MAX || m->created_at < 0 ||
 	    m->committed_at < 0)
 		return vc_fail(VC_ERR_CORRUPT, "manifest: epoch, total_vectors or timestamps out "
@@ -185,6 +193,10 @@ static json_t *object_json(const vc_object_ref *ref, json_t *entry)
 	json_object_set_new(entry, "byte_size", json_integer((json_int_t)ref->byte_size));
 	json_object_set_new(entry, "plain_size", json_integer((json_int_t)ref->plain_size));
 	json_object_set_new(entry, "hash", json_string(hash));
+	if (ref->has_header_hash) {
+		sodium_bin2hex(hash + 12, 65, ref->header_hash, VC_HASH_BYTES);
+		json_object_set_new(entry, "header_hash", json_string(hash));
+	}
 	json_object_set_new(entry, "frames", json_integer(ref->frame_count));
 	json_object_set_new(entry, "path", json_string(ref->path));
 	return entry;
@@ -208,6 +220,19 @@ static json_t *encryption_json(const vc_encryption_info *enc)
 	}
 	sodium_bin2hex(hex, sizeof(hex), enc->key_id, VC_KEY_ID_BYTES);
 	json_object_set_new(obj, "key_id", json_string(hex));
+	return obj;
+}
+
+static json_t *index_json(const vc_index_info *info)
+{
+	static const char *const kinds[] = {"flat", "ivf", "hnsw"};
+	json_t *obj = json_object();
+
+	json_object_set_new(obj, "kind", json_string(kinds[info->kind]));
+	json_object_set_new(obj, "nlist", json_integer(info->nlist));
+	json_object_set_new(obj, "nprobe", json_integer(info->nprobe));
+	json_object_set_new(obj, "ef_search", json_integer(info->ef_search));
+	json_object_set_new(obj, "id_shards", json_integer(info->id_shards));
 	return obj;
 }
 
@@ -254,6 +279,8 @@ static json_t *manifest_json(const vc_manifest *m)
 	}
 	json_object_set_new(root, "chunks", chunks);
 	json_object_set_new(root, "objects", objects);
+	if (m->index.kind != VC_INDEX_KIND_FLAT || m->index.id_shards > 0)
+		json_object_set_new(root, "index", index_json(&m->index));
 	return root;
 }
 

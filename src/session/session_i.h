@@ -80,11 +80,15 @@ void vc_session_free_cached(void *value);
 vc_object_kind vc_session_path_kind(const char *path);
 
 /**
- * Fetch a whole stored object and check its size and hash against @p ref.
+ * Fetch a whole stored object and check its size and hash against @p ref:
+ * the header hash when the manifest has one (the caller then opens every
+ * frame, which authenticates the rest), and the full hash when @p full_hash
+ * is set or there is no header hash.
  * A mismatch is VC_ERR_AUTH for encrypted sessions, VC_ERR_CORRUPT for
  * plaintext ones; every message names the path.
  */
-vc_err vc_session_fetch_checked(vc_session *session, const vc_object_ref *ref, vc_bytes *stored);
+vc_err vc_session_fetch_checked(vc_session *session, const vc_object_ref *ref, bool full_hash,
+				vc_bytes *stored);
 
 /** Does a decoded chunk match its manifest entry (id, dimension, count)? VC_ERR_CORRUPT if not. */
 vc_err vc_session_check_chunk(const vc_manifest *manifest, const vc_chunk_ref *ref,

@@ -36,7 +36,7 @@ static vc_err open_object(verify_run *run, const vc_object_ref *ref, vc_bytes *p
 	vc_err err;
 
 	memset(plain, 0, sizeof(*plain));
-	err = vc_session_fetch_checked(run->session, ref, &stored);
+	err = vc_session_fetch_checked(run->session, ref, true, &stored);
 	if (err != VC_OK)
 		return err;
 	vc_session_object_ctx(run->session, ref->path, &octx);

@@ -205,6 +205,9 @@ static vc_err put_object(vc_writer *writer, const char *path, const vc_bytes *st
 	ref->byte_size = stored->len;
 	err = vc_hash_object(stored->data, stored->len, ref->hash);
 	if (err == VC_OK)
+		err = vc_envelope_header_hash(stored->data, stored->len, ref->header_hash);
+	ref->has_header_hash = err == VC_OK;
+	if (err == VC_OK)
 		err = vc_store_put(writer->store, path, stored->data, stored->len);
 	if (err != VC_OK)
 		return vc_session_name_path(err, path);
