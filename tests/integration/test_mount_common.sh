@@ -23,7 +23,7 @@ DAEMONS=()
 CLEANUP=()
 
 cleanup() {
-	local m p c
+	local status=$? m p c log
 	for m in "${MOUNTS[@]+"${MOUNTS[@]}"}"; do
 		if mountpoint -q "$m" 2>/dev/null; then
 			fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
@@ -35,7 +35,17 @@ cleanup() {
 	for c in "${CLEANUP[@]+"${CLEANUP[@]}"}"; do
 		eval "$c" || true
 	done
+	# a sanitizer report in a foreground daemon's log fails the test
+	for log in "$WORK"/*log*; do
+		[ -f "$log" ] || continue
+		if grep -Eq "Sanitizer|runtime error:" "$log"; then
+			echo "FAIL: sanitizer report in the daemon log $log:" >&2
+			cat "$log" >&2
+			status=1
+		fi
+	done
 	rm -rf "$WORK"
+	exit "$status"
 }
 trap cleanup EXIT
 
