@@ -139,12 +139,14 @@ typedef struct vc_hit {
 } vc_hit;
 
 typedef struct vc_query_stats {
-	uint64_t chunks_read;     /**< chunk objects fetched from the backend */
+	uint64_t chunks_read;     /**< chunk objects and chunk frames fetched from the backend */
 	uint64_t bytes_read;      /**< bytes fetched from the backend */
 	uint64_t frames_decrypted;
 	uint64_t cache_hits;
 	uint64_t vectors_scored;
 	uint64_t elapsed_ns;
+	uint64_t frames_read;     /**< of chunks_read: single frames fetched by byte range */
+	uint64_t lists_probed;    /**< IVF lists scanned (0 for exact and HNSW search) */
 } vc_query_stats;
 
 typedef struct vc_results {
@@ -155,8 +157,11 @@ typedef struct vc_results {
 
 /**
  * Search the current epoch: the best min(k, matching vectors) hits, best
- * first. The search is exact (every chunk scored through the cache) until a
- * session carries an index; ef and nprobe are then the only knobs ignored.
+ * first. Exact (every chunk scored through the cache) when the session has
+ * no index or @p query->exact is set. With an IVF index the query probes
+ * nprobe lists (0: the manifest's default), reading only their frames; when
+ * a threshold or filter leaves fewer than k hits, nprobe doubles until k are
+ * found or every list was probed, so k is honoured whenever k vectors match.
  * Invalid query (wrong dimension, k = 0, a non-finite value, an all-zero
  * cosine query, a bad filter): VC_ERR_INVALID. A chunk that fails to load
  * fails the search with that chunk's error, naming it. On failure *out is
@@ -166,6 +171,26 @@ vc_err vc_session_search(vc_session *session, const vc_query *query, vc_results 
 
 /** Free the hits of @p results and reset it to empty (NULL-safe). */
 void vc_results_free(vc_results *results);
+
+/** One stored vector found by id. */
+typedef struct vc_record {
+	char *id;
+	uint32_t dim;
+	float *vector;    /**< dim floats, as imported */
+	json_t *metadata; /**< JSON null when none */
+} vc_record;
+
+/**
+ * Find the vector with id @p id in @p manifest (a referenced snapshot). With
+ * an id index (index/ids/) this reads one small shard and one chunk frame;
+ * without one it scans the chunks. VC_ERR_NOT_FOUND if no vector has that id.
+ * The caller frees *out with vc_record_free. Thread-safe.
+ */
+vc_err vc_session_lookup(vc_session *session, const vc_manifest *manifest, const char *id,
+			 vc_record *out);
+
+/** Free a record's contents and reset it (NULL-safe). */
+void vc_record_free(vc_record *record);
 
 /** Counters of one open session, since vc_session_open. */
 typedef struct vc_session_stats {
@@ -184,6 +209,17 @@ void vc_session_get_stats(vc_session *session, vc_session_stats *out);
 
 /* ---- creating a session ---- */
 
+/** The index a writer builds (vc_create_options.index). */
+typedef enum vc_index_type {
+	VC_INDEX_AUTO = 0, /**< flat below VC_INDEX_AUTO_IVF_MIN vectors, IVF from there on */
+	VC_INDEX_FLAT = 1, /**< no index: exact search only */
+	VC_INDEX_IVF = 2,  /**< IVF: cluster-aligned chunks + index/ivf.bin */
+	VC_INDEX_HNSW = 3, /**< HNSW graph in index/hnsw.bin */
+} vc_index_type;
+
+/** Sessions with at least this many vectors get IVF under VC_INDEX_AUTO. */
+#define VC_INDEX_AUTO_IVF_MIN 20000u
+
 typedef struct vc_create_options {
 	const char *key_file;   /**< key file; or */
 	const char *passphrase; /**< passphrase (Argon2id); or */
@@ -191,6 +227,10 @@ typedef struct vc_create_options {
 	vc_metric metric;
 	uint32_t chunk_size;    /**< 0: VC_DEFAULT_CHUNK_SIZE */
 	vc_store_options store;
+	vc_index_type index;    /**< index to build at commit (default auto) */
+	uint32_t nlist;         /**< IVF lists; 0: about 2 sqrt(n) (docs/ARCHITECTURE.md) */
+	uint32_t hnsw_m;        /**< HNSW links per node; 0: 16 */
+	uint32_t hnsw_ef_construction; /**< 0: 200 */
 } vc_create_options;
 
 typedef struct vc_writer vc_writer;
@@ -205,7 +245,9 @@ vc_err vc_writer_create(const char *uri, const vc_create_options *options, vc_wr
 /**
  * Add one vector. The first vector fixes the dimension; ids must be unique,
  * non-empty, valid UTF-8; values must be finite. @p metadata may be NULL.
- * Full chunks are encrypted and stored as they fill, so memory stays bounded.
+ * Flat sessions: full chunks are encrypted and stored as they fill. Indexed
+ * ones (auto, ivf, hnsw): rows are spooled to an unlinked temporary file in
+ * $TMPDIR (memory stays bounded) and laid out in chunks at commit.
  */
 vc_err vc_writer_add(vc_writer *writer, const char *id, const float *vector, uint32_t dim,
 		     const json_t *metadata);

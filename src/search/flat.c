@@ -117,22 +117,23 @@ static vc_err ensure_scores(flat_worker *w, size_t count)
 }
 
 /* The threshold is defined on the scores users see, so compare those. */
-static bool passes_threshold(const flat_search *fs, float score)
+bool vc_search_threshold_ok(const vc_manifest *manifest, const vc_query *query, float score)
 {
 	float shown;
 
-	if (!fs->query->has_threshold)
+	if (!query->has_threshold)
 		return true;
-	shown = vc_score_public(fs->manifest->metric, score);
-	if (fs->manifest->metric == VC_METRIC_L2)
-		return shown <= fs->query->threshold;
-	return shown >= fs->query->threshold;
+	shown = vc_score_public(manifest->metric, score);
+	if (manifest->metric == VC_METRIC_L2)
+		return shown <= query->threshold;
+	return shown >= query->threshold;
 }
 
-static vc_err passes_filter(const flat_search *fs, const vc_chunk *chunk, uint32_t row, bool *pass)
+vc_err vc_search_filter_ok(const vc_filter *filter, const vc_chunk *chunk, uint32_t row,
+			   bool *pass)
 {
 	*pass = true;
-	if (fs->filter != NULL) {
+	if (filter != NULL) {
 		const uint8_t *item = chunk->meta + chunk->meta_offset[row];
 		size_t len = chunk->meta_offset[row + 1] - chunk->meta_offset[row];
 		json_t *metadata = NULL;
@@ -140,7 +141,7 @@ static vc_err passes_filter(const flat_search *fs, const vc_chunk *chunk, uint32
 
 		if (err != VC_OK)
 			return vc_fail_context(err, "metadata of '%s'", chunk->ids[row]);
-		*pass = vc_filter_match(fs->filter, metadata);
+		*pass = vc_filter_match(filter, metadata);
 		json_decref(metadata);
 	}
 	return VC_OK;
@@ -161,9 +162,9 @@ static vc_err offer_rows(flat_worker *w, size_t chunk_index, const vc_chunk *chu
 		 * the threshold conversion or a metadata decode. */
 		if (topk->count == topk->k && score <= vc_topk_threshold(topk))
 			continue;
-		if (!passes_threshold(w->fs, score))
+		if (!vc_search_threshold_ok(w->fs->manifest, w->fs->query, score))
 			continue;
-		err = passes_filter(w->fs, chunk, row, &pass);
+		err = vc_search_filter_ok(w->fs->filter, chunk, row, &pass);
 		if (err != VC_OK)
 			return err;
 		if (pass)
@@ -301,15 +302,14 @@ static int compare_by_key(const void *a, const void *b, void *items)
 	return ka < kb ? -1 : ka > kb;
 }
 
-static vc_err fill_hit(const flat_search *fs, const vc_chunk *chunk, const vc_scored *item,
-		       vc_hit *hit)
+vc_err vc_search_fill_hit(const vc_manifest *manifest, const vc_chunk *chunk, uint32_t row,
+			  float score, vc_hit *hit)
 {
-	uint32_t row = KEY_ROW(item->key);
 	const uint8_t *meta = chunk->meta + chunk->meta_offset[row];
 	size_t meta_len = chunk->meta_offset[row + 1] - chunk->meta_offset[row];
 	vc_err err;
 
-	hit->score = vc_score_public(fs->manifest->metric, item->score);
+	hit->score = vc_score_public(manifest->metric, score);
 	hit->id = strdup(chunk->ids[row]);
 	if (hit->id == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory building results");
@@ -354,7 +354,8 @@ static vc_err build_hits(flat_search *fs, flat_worker *w, vc_results *out)
 			if (err != VC_OK)
 				break;
 		}
-		err = fill_hit(fs, vc_cache_entry_value(entry), item, &out->hits[order[i]]);
+		err = vc_search_fill_hit(fs->manifest, vc_cache_entry_value(entry), KEY_ROW(item->key),
+					 item->score, &out->hits[order[i]]);
 	}
 	vc_session_chunk_release(fs->session, entry);
 	free(order);

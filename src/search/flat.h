@@ -2,6 +2,8 @@
 #ifndef VC_FLAT_H
 #define VC_FLAT_H
 
+#include "search/filter.h"
+#include "vchunk/chunk.h"
 #include "vchunk/session.h"
 
 /**
@@ -20,5 +22,16 @@ vc_err vc_query_validate(const vc_manifest *manifest, const vc_query *query);
  */
 vc_err vc_search_flat(vc_session *session, const vc_manifest *manifest, const vc_query *query,
 		      vc_results *out);
+
+/** Does internal score @p score pass the query's threshold (compared as users see scores)? */
+bool vc_search_threshold_ok(const vc_manifest *manifest, const vc_query *query, float score);
+
+/** Does row @p row of @p chunk pass @p filter (NULL: always)? Metadata errors name the id. */
+vc_err vc_search_filter_ok(const vc_filter *filter, const vc_chunk *chunk, uint32_t row,
+			   bool *pass);
+
+/** Fill @p hit (id, public score, metadata) from row @p row of @p chunk. */
+vc_err vc_search_fill_hit(const vc_manifest *manifest, const vc_chunk *chunk, uint32_t row,
+			  float score, vc_hit *hit);
 
 #endif

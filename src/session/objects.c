@@ -40,7 +40,7 @@ void vc_session_free_cached(void *value)
 	if (value == NULL)
 		return;
 	cached = cached_of(value);
-	if (cached->kind == VC_CACHE_KIND_CHUNK) {
+	if (cached->kind == VC_CACHE_KIND_CHUNK || cached->kind == VC_CACHE_KIND_FRAME) {
 		*cached->shell = cached->u.chunk;
 		vc_chunk_free(cached->shell);
 		free(cached->inv_norms);
@@ -54,7 +54,7 @@ const float *vc_session_entry_inv_norms(const vc_cache_entry *entry)
 {
 	cached_value *cached = cached_of(vc_cache_entry_value(entry));
 
-	return cached->kind == VC_CACHE_KIND_CHUNK ? cached->inv_norms : NULL;
+	return cached->kind == VC_CACHE_KIND_PLAIN ? NULL : cached->inv_norms;
 }
 
 vc_object_kind vc_session_path_kind(const char *path)
@@ -303,6 +303,288 @@ fail_cached:
 	return err;
 }
 
+/* What the frame loader needs: the chunk, the frame, where it lies if known, whom to charge. */
+typedef struct frame_ctx {
+	vc_session *session;
+	const vc_manifest *manifest;
+	const vc_chunk_ref *ref;
+	uint32_t frame_index;
+	const vc_frame_hint *hint;
+	vc_load_counters *counters;
+	uint64_t bytes;
+	bool loaded;
+} frame_ctx;
+
+/* Without a hint: fetch the chunk's header, check it against the manifest, read the table. */
+static vc_err locate_frame(frame_ctx *ctx, const vc_object_ctx *octx, vc_frame_loc *loc)
+{
+	const vc_object_ref *object = &ctx->ref->object;
+	uint64_t header_len = 60u + 8u * (uint64_t)object->frame_count;
+	uint8_t hash[VC_HASH_BYTES];
+	vc_frame_loc *locs = NULL;
+	uint32_t count = 0;
+	vc_bytes header;
+	vc_err err;
+
+	if (ctx->hint != NULL) {
+		loc->offset = ctx->hint->offset;
+		loc->sealed_len = ctx->hint->sealed_len;
+		loc->plain_len = ctx->hint->sealed_len - VC_FRAME_OVERHEAD;
+		memcpy(loc->header_hash, ctx->hint->header_hash, VC_HASH_BYTES);
+		return VC_OK;
+	}
+	err = vc_store_get_range(ctx->session->store, object->path, 0, header_len, &header);
+	if (err != VC_OK)
+		return vc_session_name_path(err, object->path);
+	ctx->bytes += header.len;
+	err = vc_envelope_header_hash(header.data, header.len, hash);
+	if (err == VC_OK && header.len != header_len)
+		err = VC_ERR_CORRUPT;
+	if (err == VC_OK && object->has_header_hash &&
+	    sodium_memcmp(hash, object->header_hash, VC_HASH_BYTES) != 0)
+		err = VC_ERR_CORRUPT;
+	if (err != VC_OK) {
+		vc_bytes_free(&header);
+		return vc_fail(mismatch_code(ctx->session),
+			       "%s: stored header does not match the manifest (tampered, truncated "
+			       "or replaced)",
+			       object->path);
+	}
+	err = vc_envelope_frames(octx, header.data, header.len, &locs, &count);
+	vc_bytes_free(&header);
+	if (err != VC_OK)
+		return vc_session_name_path(err, object->path);
+	if (count != object->frame_count || ctx->frame_index >= count)
+		err = vc_fail(VC_ERR_CORRUPT, "%s: holds %u frames, the manifest says %u",
+			      object->path, count, object->frame_count);
+	else
+		*loc = locs[ctx->frame_index];
+	free(locs);
+	return err;
+}
+
+/* Fetch the sealed frame by range, open it with the header hash, decode its rows. */
+static vc_err fetch_frame(frame_ctx *ctx, const vc_object_ctx *octx, const vc_frame_loc *loc,
+			  vc_chunk **chunk)
+{
+	const vc_object_ref *object = &ctx->ref->object;
+	vc_bytes sealed;
+	uint8_t *plain;
+	vc_err err;
+
+	if (ctx->frame_index == 0 || ctx->frame_index >= object->frame_count ||
+	    loc->sealed_len < VC_FRAME_OVERHEAD || loc->offset > object->byte_size ||
+	    loc->sealed_len > object->byte_size - loc->offset)
+		return vc_fail(VC_ERR_CORRUPT, "%s: frame %u lies outside the chunk", object->path,
+			       ctx->frame_index);
+	err = vc_store_get_range(ctx->session->store, object->path, loc->offset, loc->sealed_len,
+				 &sealed);
+	if (err != VC_OK)
+		return vc_session_name_path(err, object->path);
+	ctx->bytes += sealed.len;
+	if (sealed.len != loc->sealed_len) {
+		vc_bytes_free(&sealed);
+		return vc_fail(mismatch_code(ctx->session),
+			       "%s: frame %u of %u is truncated (%zu of %u bytes stored)",
+			       object->path, ctx->frame_index, object->frame_count, sealed.len,
+			       loc->sealed_len);
+	}
+	plain = malloc((size_t)loc->plain_len + 1);
+	if (plain == NULL) {
+		vc_bytes_free(&sealed);
+		return vc_fail(VC_ERR_NOMEM, "%s: out of memory for frame %u", object->path,
+			       ctx->frame_index);
+	}
+	err = vc_envelope_open_frame(octx, ctx->frame_index, object->frame_count, loc, sealed.data,
+				     plain);
+	vc_bytes_free(&sealed);
+	if (err == VC_OK)
+		err = vc_chunk_decode_frame(plain, loc->plain_len, ctx->ref->chunk_id,
+					    ctx->manifest->dim, chunk);
+	free(plain);
+	if (err == VC_OK && ctx->hint != NULL && (*chunk)->count != ctx->hint->rows) {
+		uint32_t rows = (*chunk)->count;
+
+		vc_chunk_free(*chunk);
+		*chunk = NULL;
+		err = vc_fail(VC_ERR_CORRUPT, "%s: frame %u holds %u rows, the index says %u",
+			      object->path, ctx->frame_index, rows, ctx->hint->rows);
+	}
+	if (err != VC_OK)
+		return vc_session_name_path(err, object->path);
+	return VC_OK;
+}
+
+static vc_err load_frame(void *arg, uint64_t key, void **value, size_t *bytes)
+{
+	frame_ctx *ctx = arg;
+	uint64_t started = vc_session_now_ns();
+	vc_session *session = ctx->session;
+	cached_value *cached;
+	vc_chunk *chunk = NULL;
+	vc_object_ctx octx;
+	vc_frame_loc loc;
+	vc_err err;
+
+	(void)key;
+	cached = calloc(1, sizeof(*cached));
+	if (cached == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory loading %s", ctx->ref->object.path);
+	vc_session_object_ctx(session, ctx->ref->object.path, &octx);
+	err = locate_frame(ctx, &octx, &loc);
+	if (err == VC_OK)
+		err = fetch_frame(ctx, &octx, &loc, &chunk);
+	if (err == VC_OK && ctx->manifest->metric == VC_METRIC_COSINE)
+		err = compute_inv_norms(chunk, &cached->inv_norms);
+	if (err != VC_OK) {
+		vc_chunk_free(chunk);
+		free(cached);
+		return err;
+	}
+	cached->kind = VC_CACHE_KIND_FRAME;
+	cached->shell = chunk;
+	cached->u.chunk = *chunk;
+	*value = &cached->u.chunk;
+	*bytes = sizeof(*cached) + chunk->memory_bytes +
+		 (cached->inv_norms != NULL ? chunk->count * sizeof(float) : 0);
+	ctx->loaded = true;
+	if (ctx->counters != NULL) {
+		ctx->counters->loads++;
+		ctx->counters->frame_loads++;
+		ctx->counters->bytes += ctx->bytes;
+		ctx->counters->frames++;
+	}
+	atomic_fetch_add(&session->chunk_loads, 1);
+	atomic_fetch_add(&session->bytes_fetched, ctx->bytes);
+	atomic_fetch_add(&session->frames_decrypted, 1);
+	atomic_fetch_add(&session->load_ns_total, vc_session_now_ns() - started);
+	return VC_OK;
+}
+
+vc_err vc_session_frame_get(vc_session *session, const vc_manifest *manifest, size_t chunk_index,
+			    uint32_t frame_index, const vc_frame_hint *hint,
+			    vc_load_counters *counters, vc_cache_entry **entry)
+{
+	frame_ctx ctx = {.session = session,
+			 .manifest = manifest,
+			 .frame_index = frame_index,
+			 .hint = hint,
+			 .counters = counters};
+	uint64_t key;
+	vc_err err;
+
+	*entry = NULL;
+	if (chunk_index >= manifest->chunk_count || frame_index >= (1u << 20))
+		return vc_fail(VC_ERR_INVALID, "chunk %zu frame %u is out of range", chunk_index,
+			       frame_index);
+	ctx.ref = &manifest->chunks[chunk_index];
+	key = ((uint64_t)ctx.ref->chunk_id << 28) | ((uint64_t)frame_index << 8) |
+	      VC_CACHE_KIND_FRAME;
+	err = vc_cache_get(session->cache, key, load_frame, &ctx, entry);
+	if (err == VC_OK && !ctx.loaded && counters != NULL)
+		counters->hits++;
+	return err;
+}
+
+/* Fetch, check and decrypt a whole object; the plaintext must have the manifest's size. */
+static vc_err open_whole(vc_session *session, const vc_object_ref *ref, vc_bytes *plain)
+{
+	vc_object_ctx octx;
+	vc_bytes stored;
+	vc_err err;
+
+	memset(plain, 0, sizeof(*plain));
+	err = vc_session_fetch_checked(session, ref, false, &stored);
+	if (err != VC_OK)
+		return err;
+	vc_session_object_ctx(session, ref->path, &octx);
+	err = vc_envelope_open_all(&octx, stored.data, stored.len, plain);
+	vc_bytes_free(&stored);
+	if (err != VC_OK)
+		return vc_session_name_path(err, ref->path);
+	if (plain->len != ref->plain_size) {
+		err = vc_fail(VC_ERR_CORRUPT, "%s: decrypts to %zu bytes, the manifest says %llu",
+			      ref->path, plain->len, (unsigned long long)ref->plain_size);
+		vc_bytes_free(plain);
+	}
+	return err;
+}
+
+vc_err vc_session_read_object(vc_session *session, const vc_manifest *manifest, const char *path,
+			      vc_bytes *plain)
+{
+	const vc_object_ref *ref;
+
+	memset(plain, 0, sizeof(*plain));
+	ref = vc_manifest_find(manifest, path);
+	if (ref == NULL)
+		return vc_fail(VC_ERR_NOT_FOUND, "%s is not an object of session %s", path,
+			       session->uri);
+	return open_whole(session, ref, plain);
+}
+
+/* Loading an index object's plaintext into the cache. */
+typedef struct index_load_ctx {
+	vc_session *session;
+	const vc_object_ref *ref;
+	vc_load_counters *counters;
+	bool loaded;
+} index_load_ctx;
+
+static vc_err load_index_object(void *arg, uint64_t key, void **value, size_t *bytes)
+{
+	index_load_ctx *ctx = arg;
+	uint64_t started = vc_session_now_ns();
+	cached_value *cached;
+	vc_err err;
+
+	(void)key;
+	cached = calloc(1, sizeof(*cached));
+	if (cached == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory loading %s", ctx->ref->path);
+	err = open_whole(ctx->session, ctx->ref, &cached->u.plain);
+	if (err != VC_OK) {
+		free(cached);
+		return err;
+	}
+	cached->kind = VC_CACHE_KIND_PLAIN;
+	*value = &cached->u.plain;
+	*bytes = sizeof(*cached) + cached->u.plain.cap;
+	ctx->loaded = true;
+	if (ctx->counters != NULL) {
+		ctx->counters->bytes += ctx->ref->byte_size;
+		ctx->counters->frames += ctx->ref->frame_count;
+	}
+	atomic_fetch_add(&ctx->session->bytes_fetched, ctx->ref->byte_size);
+	atomic_fetch_add(&ctx->session->frames_decrypted, ctx->ref->frame_count);
+	atomic_fetch_add(&ctx->session->load_ns_total, vc_session_now_ns() - started);
+	return VC_OK;
+}
+
+vc_err vc_session_index_object_get(vc_session *session, const vc_manifest *manifest,
+				   const char *path, vc_load_counters *counters,
+				   vc_cache_entry **entry)
+{
+	index_load_ctx ctx = {.session = session, .counters = counters};
+	uint64_t key = 0;
+	vc_err err;
+
+	*entry = NULL;
+	ctx.ref = vc_manifest_find(manifest, path);
+	if (ctx.ref == NULL)
+		return vc_fail(VC_ERR_NOT_FOUND, "%s is not an object of session %s", path,
+			       session->uri);
+	/* The stored bytes' hash names the content (paths are bound into it), so an index
+	 * object of another epoch with the same path gets another key. */
+	for (int i = 0; i < 7; i++)
+		key = (key << 8) | ctx.ref->hash[i];
+	key = (key << 8) | VC_CACHE_KIND_IDS;
+	err = vc_cache_get(session->cache, key, load_index_object, &ctx, entry);
+	if (err == VC_OK && !ctx.loaded && counters != NULL)
+		counters->hits++;
+	return err;
+}
+
 static vc_err chunk_entry(vc_session *session, const vc_manifest *manifest, size_t chunk_index,
 			  uint32_t kind, vc_load_counters *counters, vc_cache_entry **entry)
 {
@@ -348,35 +630,6 @@ void vc_session_chunk_release(vc_session *session, vc_cache_entry *entry)
 {
 	if (entry != NULL)
 		vc_cache_release(session->cache, entry);
-}
-
-vc_err vc_session_read_object(vc_session *session, const vc_manifest *manifest, const char *path,
-			      vc_bytes *plain)
-{
-	const vc_object_ref *ref;
-	vc_object_ctx octx;
-	vc_bytes stored;
-	vc_err err;
-
-	memset(plain, 0, sizeof(*plain));
-	ref = vc_manifest_find(manifest, path);
-	if (ref == NULL)
-		return vc_fail(VC_ERR_NOT_FOUND, "%s is not an object of session %s", path,
-			       session->uri);
-	err = vc_session_fetch_checked(session, ref, false, &stored);
-	if (err != VC_OK)
-		return err;
-	vc_session_object_ctx(session, ref->path, &octx);
-	err = vc_envelope_open_all(&octx, stored.data, stored.len, plain);
-	vc_bytes_free(&stored);
-	if (err != VC_OK)
-		return vc_session_name_path(err, ref->path);
-	if (plain->len != ref->plain_size) {
-		err = vc_fail(VC_ERR_CORRUPT, "%s: decrypts to %zu bytes, the manifest says %llu",
-			      ref->path, plain->len, (unsigned long long)ref->plain_size);
-		vc_bytes_free(plain);
-	}
-	return err;
 }
 
 vc_err vc_session_metadata(vc_session *session, const vc_manifest *manifest, json_t **out)

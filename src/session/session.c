@@ -10,7 +10,9 @@
 #include <sodium.h>
 
 #include "format/manifest_codec.h"
+#include "index/ivf_dir.h"
 #include "search/flat.h"
+#include "search/ivf_search.h"
 #include "session/session_i.h"
 #include "util/error_i.h"
 
@@ -272,6 +274,8 @@ fail_session:
 	return err;
 }
 
+static void snapshot_free(vc_snapshot *snap);
+
 void vc_session_close(vc_session *session)
 {
 	vc_snapshot *snap;
@@ -283,8 +287,7 @@ void vc_session_close(vc_session *session)
 	while (snap != NULL) {
 		vc_snapshot *next = snap->next;
 
-		vc_manifest_free(snap->manifest);
-		free(snap);
+		snapshot_free(snap);
 		snap = next;
 	}
 	vc_keyring_free(session->keyring);
@@ -325,6 +328,7 @@ static void snapshot_free(vc_snapshot *snap)
 {
 	if (snap == NULL)
 		return;
+	vc_ivf_dir_free(snap->ivf_dir);
 	vc_manifest_free(snap->manifest);
 	free(snap);
 }
@@ -440,7 +444,9 @@ vc_err vc_session_search(vc_session *session, const vc_query *query, vc_results 
 	manifest = vc_session_manifest_get(session);
 	err = vc_query_validate(manifest, query);
 	/* ef and nprobe steer the approximate indexes; exact search has nothing to tune. */
-	if (err == VC_OK)
+	if (err == VC_OK && !query->exact && manifest->index.kind == VC_INDEX_KIND_IVF)
+		err = vc_search_ivf(session, manifest, query, out);
+	else if (err == VC_OK)
 		err = vc_search_flat(session, manifest, query, out);
 	vc_session_manifest_put(session, manifest);
 	if (err == VC_OK) {
@@ -448,6 +454,64 @@ vc_err vc_session_search(vc_session *session, const vc_query *query, vc_results 
 		atomic_fetch_add(&session->search_ns_total, out->stats.elapsed_ns);
 	}
 	return err;
+}
+
+/* Read, authenticate and check index/ivf.bin of @p manifest. */
+static vc_err load_ivf_dir(vc_session *session, const vc_manifest *manifest, vc_ivf_dir **out)
+{
+	vc_bytes plain;
+	vc_err err;
+
+	err = vc_session_read_object(session, manifest, "index/ivf.bin", &plain);
+	if (err != VC_OK)
+		return err;
+	err = vc_ivf_dir_deserialize(plain.data, plain.len, out);
+	vc_bytes_free(&plain);
+	if (err == VC_OK) {
+		err = vc_ivf_dir_check(*out, manifest);
+		if (err != VC_OK) {
+			vc_ivf_dir_free(*out);
+			*out = NULL;
+		}
+	}
+	return err;
+}
+
+vc_err vc_session_ivf_dir(vc_session *session, const vc_manifest *manifest,
+			  const struct vc_ivf_dir **dir)
+{
+	vc_snapshot *snap;
+	vc_ivf_dir *loaded = NULL;
+	vc_err err;
+
+	*dir = NULL;
+	if (manifest->index.kind != VC_INDEX_KIND_IVF)
+		return vc_fail(VC_ERR_NOT_FOUND, "session %s has no IVF index", session->uri);
+	pthread_mutex_lock(&session->lock);
+	for (snap = session->snapshots; snap != NULL && snap->manifest != manifest;
+	     snap = snap->next)
+		;
+	if (snap != NULL)
+		*dir = snap->ivf_dir;
+	pthread_mutex_unlock(&session->lock);
+	if (snap == NULL)
+		return vc_fail(VC_ERR_INVALID, "manifest is not a snapshot of session %s",
+			       session->uri);
+	if (*dir != NULL)
+		return VC_OK;
+	/* Loaded outside the lock; two first queries may both load, the first to finish wins. */
+	err = load_ivf_dir(session, manifest, &loaded);
+	if (err != VC_OK)
+		return err;
+	pthread_mutex_lock(&session->lock);
+	if (snap->ivf_dir == NULL) {
+		snap->ivf_dir = loaded;
+		loaded = NULL;
+	}
+	*dir = snap->ivf_dir;
+	pthread_mutex_unlock(&session->lock);
+	vc_ivf_dir_free(loaded);
+	return VC_OK;
 }
 
 void vc_session_get_stats(vc_session *session, vc_session_stats *out)

@@ -15,6 +15,8 @@
 /** Cache key kinds (low 8 bits of a cache key; the chunk id sits above them). */
 #define VC_CACHE_KIND_CHUNK 1u
 #define VC_CACHE_KIND_PLAIN 2u
+#define VC_CACHE_KIND_FRAME 3u /* one frame of a chunk: frame index in bits 8..27 */
+#define VC_CACHE_KIND_IDS 4u   /* an id shard: 56 bits of its header hash above the kind */
 
 /**
  * One manifest as seen by readers. The session keeps every snapshot that is
@@ -23,6 +25,7 @@
  */
 typedef struct vc_snapshot {
 	vc_manifest *manifest;
+	struct vc_ivf_dir *ivf_dir; /* index/ivf.bin, loaded at the first IVF query */
 	uint64_t refs; /* readers holding it, plus one while it is current */
 	struct vc_snapshot *next;
 } vc_snapshot;
@@ -57,7 +60,79 @@ typedef struct vc_load_counters {
 	uint64_t bytes;
 	uint64_t frames;
 	uint64_t hits; /* gets answered without a load by this caller */
+	uint64_t frame_loads; /* of loads: single frames fetched by byte range */
 } vc_load_counters;
+
+/** Where a frame lies, when the caller knows it (from the IVF directory). */
+typedef struct vc_frame_hint {
+	uint64_t offset;
+	uint32_t sealed_len;
+	uint32_t rows;
+	const uint8_t *header_hash; /* VC_HASH_BYTES, vouched for by an authenticated index */
+} vc_frame_hint;
+
+/**
+ * Frame @p frame_index (>= 1) of chunk @p chunk_index, decoded on its own (a
+ * const vc_chunk * holding that frame's rows), through the cache. With a
+ * @p hint one range request fetches the frame; without one the chunk's
+ * header is fetched first (checked against the manifest's header hash) to
+ * locate it. Authentication failures name the chunk and the frame.
+ * Release with vc_session_chunk_release. Thread-safe.
+ */
+vc_err vc_session_frame_get(vc_session *session, const vc_manifest *manifest, size_t chunk_index,
+			    uint32_t frame_index, const vc_frame_hint *hint,
+			    vc_load_counters *counters, vc_cache_entry **entry);
+
+/**
+ * The IVF directory of @p manifest's snapshot, loaded (read, authenticated,
+ * checked against the manifest) at the first call and kept with the
+ * snapshot. VC_ERR_NOT_FOUND if the session has no IVF index. The pointer
+ * stays valid while the caller holds @p manifest.
+ */
+vc_err vc_session_ivf_dir(vc_session *session, const vc_manifest *manifest,
+			  const struct vc_ivf_dir **dir);
+
+/**
+ * An index object's plaintext through the cache (key from its header hash;
+ * index objects are content-addressed like chunks). Value: const vc_bytes *.
+ */
+vc_err vc_session_index_object_get(vc_session *session, const vc_manifest *manifest,
+				   const char *path, vc_load_counters *counters,
+				   vc_cache_entry **entry);
+
+/* ---- the id index (id_index.c) ---- */
+
+/** Most id shards a session has. */
+#define VC_ID_MAX_SHARDS 256u
+
+/** Where one id lives: one entry of an id shard. */
+typedef struct vc_id_entry {
+	uint64_t hash; /* vc_id_hash of the id */
+	uint32_t chunk_index;
+	uint32_t frame_index;
+	uint32_t row_in_frame;
+} vc_id_entry;
+
+/** 64-bit BLAKE2b of an id (little-endian), the key of the id index. */
+uint64_t vc_id_hash(const char *id);
+
+/** The shard of a hash among @p shards (a power of two): its top bits. */
+uint32_t vc_id_shard_of(uint64_t hash, uint32_t shards);
+
+/** "index/ids/XX.bin" (two hex digits) into @p buf. */
+void vc_id_shard_path(uint32_t shard, char *buf, size_t size);
+
+/** Encode one shard: header, then @p count entries sorted by hash (appended to @p out). */
+vc_err vc_id_shard_encode(uint32_t shard, uint32_t shards, const vc_id_entry *entries,
+			  uint64_t count, vc_bytes *out);
+
+/**
+ * Decode shard @p shard of @p shards from untrusted bytes into *entries
+ * (allocated; caller frees) and *count; checks order and that every hash
+ * belongs to the shard. VC_ERR_CORRUPT otherwise.
+ */
+vc_err vc_id_shard_decode(const uint8_t *data, size_t len, uint32_t shard, uint32_t shards,
+			  vc_id_entry **entries, uint64_t *count);
 
 /**
  * vc_session_chunk_get with per-caller counters (@p counters may be NULL).

@@ -7,8 +7,8 @@
 
 #include "format/chunk_codec.h"
 #include "format/manifest_codec.h"
-#include "session/session_i.h"
 #include "session/version.h"
+#include "session/writer_i.h"
 #include "util/error_i.h"
 
 /* Argon2id cost for new passphrase sessions: above libsodium's interactive floor. */
@@ -16,28 +16,6 @@
 #define WRITER_MEMLIMIT (64u * 1024u * 1024u)
 /* Plaintext vector bytes per envelope frame of a chunk (see frame_rows). */
 #define FRAME_TARGET_BYTES (1u << 20)
-
-struct vc_writer {
-	char *uri;
-	vc_store *store;
-	vc_keyring *keyring; /* NULL: plaintext session */
-	vc_encryption_info encryption;
-	uint8_t session_id[VC_SESSION_ID_BYTES];
-	vc_metric metric;
-	uint32_t chunk_size;
-	uint32_t dim; /* 0 until the first vector */
-	uint64_t total;
-	int64_t created_at;
-
-	vc_chunk_builder *builder; /* the chunk filling up, or NULL */
-	vc_chunk_ref *chunks;	   /* chunks already stored */
-	size_t chunk_count;
-	size_t chunk_cap;
-	vc_object_ref metadata; /* set once metadata.cbor is stored */
-	bool manifest_tried;	/* a put of manifest.json was attempted */
-	vc_err broken;		/* an earlier internal failure makes the writer unusable */
-	vc_id_set ids;
-};
 
 static vc_err writer_keys(vc_writer *writer, const vc_create_options *options)
 {
@@ -104,7 +82,10 @@ static void writer_free(vc_writer *writer)
 	for (size_t i = 0; i < writer->chunk_count; i++)
 		free(writer->chunks[i].object.path);
 	free(writer->chunks);
-	free(writer->metadata.path);
+	for (size_t i = 0; i < writer->object_count; i++)
+		free(writer->objects[i].path);
+	free(writer->objects);
+	vc_spool_close(&writer->spool);
 	vc_id_set_free(&writer->ids);
 	vc_keyring_free(writer->keyring);
 	vc_store_close(writer->store);
@@ -139,7 +120,17 @@ vc_err vc_writer_create(const char *uri, const vc_create_options *options, vc_wr
 		free(writer);
 		return vc_fail(VC_ERR_NOMEM, "out of memory creating %s", uri);
 	}
+	if ((unsigned)options->index > VC_INDEX_HNSW) {
+		free(writer->uri);
+		free(writer);
+		return vc_fail(VC_ERR_INVALID, "unknown index type %d", (int)options->index);
+	}
 	writer->metric = options->metric;
+	writer->index_type = options->index;
+	writer->nlist = options->nlist;
+	writer->hnsw_m = options->hnsw_m;
+	writer->hnsw_ef_construction = options->hnsw_ef_construction;
+	writer->spooling = options->index != VC_INDEX_FLAT;
 	writer->chunk_size = options->chunk_size ? options->chunk_size : VC_DEFAULT_CHUNK_SIZE;
 	writer->created_at = (int64_t)time(NULL);
 	vc_random_bytes(writer->session_id, sizeof(writer->session_id));
@@ -224,7 +215,7 @@ static void object_ctx(const vc_writer *writer, const char *path, vc_object_ctx 
 
 /* Seal the filling chunk and store it. The chunk is listed (and so removed by an abort) even
  * when the put fails, since a failed put may still have left the object behind. */
-static vc_err seal_chunk(vc_writer *writer)
+vc_err vc_writer_seal_chunk(vc_writer *writer, vc_frame_loc **locs)
 {
 	vc_chunk_builder *builder = writer->builder;
 	char path[64];
@@ -255,6 +246,11 @@ static vc_err seal_chunk(vc_writer *writer)
 		return vc_session_name_path(err, path);
 	writer->chunk_count++;
 	err = put_object(writer, path, &stored, &ref->object);
+	if (err == VC_OK && locs != NULL) {
+		uint32_t frames;
+
+		err = vc_envelope_frames(&ctx, stored.data, stored.len, locs, &frames);
+	}
 	vc_bytes_free(&stored);
 	return err;
 }
@@ -264,7 +260,7 @@ static vc_err seal_chunk(vc_writer *writer)
  * time into a scratch buffer, so small frames keep its transient memory near one stored chunk
  * plus one decoded chunk instead of adding a whole plaintext copy.
  */
-static uint32_t frame_rows(uint32_t dim)
+uint32_t vc_writer_frame_rows(uint32_t dim)
 {
 	uint32_t rows = FRAME_TARGET_BYTES / (dim * (uint32_t)sizeof(float));
 
@@ -282,7 +278,7 @@ static vc_err add_row(vc_writer *writer, const char *id, const float *vector, ui
 		if (err != VC_OK)
 			return err;
 	}
-	if (vc_chunk_builder_count(writer->builder) % frame_rows(dim) == 0) {
+	if (vc_chunk_builder_count(writer->builder) % vc_writer_frame_rows(dim) == 0) {
 		err = vc_chunk_builder_frame(writer->builder, -1);
 		if (err != VC_OK)
 			return err;
@@ -296,7 +292,32 @@ static vc_err add_row(vc_writer *writer, const char *id, const float *vector, ui
 	writer->dim = dim;
 	writer->total++;
 	if (vc_chunk_builder_count(writer->builder) >= writer->chunk_size)
-		return seal_chunk(writer);
+		return vc_writer_seal_chunk(writer, NULL);
+	return VC_OK;
+}
+
+static vc_err spool_row(vc_writer *writer, const char *id, const float *vector, uint32_t dim,
+			const json_t *metadata)
+{
+	vc_bytes meta = {0};
+	bool inserted;
+	vc_err err;
+
+	if (writer->dim == 0) {
+		err = vc_spool_open(&writer->spool, dim);
+		if (err != VC_OK)
+			return err;
+	}
+	err = vc_meta_encode(metadata, &meta);
+	if (err == VC_OK)
+		err = vc_spool_add(&writer->spool, id, vector, &meta);
+	vc_bytes_free(&meta);
+	if (err == VC_OK)
+		err = vc_id_set_insert(&writer->ids, id, &inserted);
+	if (err != VC_OK)
+		return err;
+	writer->dim = dim;
+	writer->total++;
 	return VC_OK;
 }
 
@@ -313,7 +334,10 @@ vc_err vc_writer_add(vc_writer *writer, const char *id, const float *vector, uin
 	if (err != VC_OK)
 		return err;
 	/* Past validation, a failure may leave a half-added row or chunk: no further use. */
-	err = add_row(writer, id, vector, dim, metadata);
+	if (writer->spooling)
+		err = spool_row(writer, id, vector, dim, metadata);
+	else
+		err = add_row(writer, id, vector, dim, metadata);
 	if (err != VC_OK)
 		writer->broken = err;
 	return err;
@@ -325,8 +349,6 @@ static vc_err write_metadata(vc_writer *writer)
 	struct tm tm;
 	time_t now = (time_t)writer->created_at;
 	vc_bytes plain = {0};
-	vc_bytes stored = {0};
-	vc_object_ctx ctx;
 	json_t *doc;
 	vc_err err;
 
@@ -343,13 +365,38 @@ static vc_err write_metadata(vc_writer *writer)
 	json_decref(doc);
 	if (err != VC_OK)
 		return vc_session_name_path(err, "metadata.cbor");
-	object_ctx(writer, "metadata.cbor", &ctx);
-	err = vc_envelope_seal(&ctx, 1, &plain, &stored);
-	writer->metadata.plain_size = plain.len;
-	writer->metadata.frame_count = 1;
+	err = vc_writer_put_plain(writer, "metadata.cbor", &plain);
 	vc_bytes_free(&plain);
-	if (err == VC_OK)
-		err = put_object(writer, "metadata.cbor", &stored, &writer->metadata);
+	return err;
+}
+
+vc_err vc_writer_put_plain(vc_writer *writer, const char *path, const vc_bytes *plain)
+{
+	vc_bytes stored = {0};
+	vc_object_ref *ref;
+	vc_object_ctx ctx;
+	vc_err err;
+
+	if (writer->object_count == writer->object_cap) {
+		size_t cap = writer->object_cap ? writer->object_cap * 2 : 8;
+		vc_object_ref *grown = realloc(writer->objects, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return vc_fail(VC_ERR_NOMEM, "out of memory storing %s", path);
+		writer->objects = grown;
+		writer->object_cap = cap;
+	}
+	ref = &writer->objects[writer->object_count];
+	memset(ref, 0, sizeof(*ref));
+	object_ctx(writer, path, &ctx);
+	err = vc_envelope_seal(&ctx, 1, plain, &stored);
+	if (err != VC_OK)
+		return vc_session_name_path(err, path);
+	ref->plain_size = plain->len;
+	ref->frame_count = 1;
+	/* Listed before the put, so an abort removes whatever a failed put left. */
+	writer->object_count++;
+	err = put_object(writer, path, &stored, ref);
 	vc_bytes_free(&stored);
 	return err;
 }
@@ -372,8 +419,9 @@ static void fill_manifest(const vc_writer *writer, vc_manifest *m)
 	m->chunk_count = writer->chunk_count;
 	/* The manifest only borrows the writer's lists; it is never freed with vc_manifest_free. */
 	m->chunks = writer->chunks;
-	m->object_count = 1;
-	m->objects = (vc_object_ref *)&writer->metadata;
+	m->index = writer->index;
+	m->object_count = writer->object_count;
+	m->objects = writer->objects;
 }
 
 static vc_err write_manifest(vc_writer *writer)
@@ -403,8 +451,13 @@ static vc_err commit_steps(vc_writer *writer)
 			       "the writer for %s failed earlier; nothing committed", writer->uri);
 	if (writer->total == 0)
 		return vc_fail(VC_ERR_INVALID, "no vectors to import into %s", writer->uri);
+	if (writer->spooling) {
+		err = vc_writer_layout(writer);
+		if (err != VC_OK)
+			return err;
+	}
 	if (writer->builder != NULL && vc_chunk_builder_count(writer->builder) > 0) {
-		err = seal_chunk(writer);
+		err = vc_writer_seal_chunk(writer, NULL);
 		if (err != VC_OK)
 			return err;
 	}
@@ -470,8 +523,10 @@ static size_t remove_written(vc_writer *writer)
 	 * ours: create refused to start where one existed. */
 	if (writer->manifest_tried)
 		left += remove_object(writer, "manifest.json", &down);
-	if (writer->metadata.path != NULL)
-		left += remove_object(writer, writer->metadata.path, &down);
+	for (size_t i = 0; i < writer->object_count; i++) {
+		if (writer->objects[i].path != NULL)
+			left += remove_object(writer, writer->objects[i].path, &down);
+	}
 	for (size_t i = 0; i < writer->chunk_count; i++) {
 		if (writer->chunks[i].object.path != NULL)
 			left += remove_object(writer, writer->chunks[i].object.path, &down);

@@ -1,0 +1,227 @@
+/* The id index: id shards index/ids/XX.bin (entries sorted by a 64-bit BLAKE2b of the id) and
+ * vc_session_lookup, which reads one shard and one chunk frame to find a vector by id. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "format/chunk_codec.h"
+#include "index/le_i.h"
+#include "session/session_i.h"
+#include "util/error_i.h"
+
+#define SHARD_MAGIC "VCIDS\0\0\1"
+#define SHARD_HEADER 24u
+#define ENTRY_BYTES 20u
+
+uint64_t vc_id_hash(const char *id)
+{
+	uint8_t h[8];
+	uint64_t v = 0;
+
+	crypto_generichash(h, sizeof(h), (const uint8_t *)id, strlen(id), NULL, 0);
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | h[i];
+	return v;
+}
+
+uint32_t vc_id_shard_of(uint64_t hash, uint32_t shards)
+{
+	return shards <= 1 ? 0 : (uint32_t)(hash >> 56) & (shards - 1);
+}
+
+void vc_id_shard_path(uint32_t shard, char *buf, size_t size)
+{
+	snprintf(buf, size, "index/ids/%02x.bin", shard);
+}
+
+/*
+ * Layout, little-endian: magic "VCIDS\0\0\1" (8), u32 shard, u32 shard count, u64 entry count,
+ * then per entry u64 hash, u32 chunk index, u32 frame index, u32 row within the frame.
+ */
+vc_err vc_id_shard_encode(uint32_t shard, uint32_t shards, const vc_id_entry *entries,
+			  uint64_t count, vc_bytes *out)
+{
+	vc_err err = vc_bytes_reserve(out, SHARD_HEADER + count * ENTRY_BYTES);
+
+	if (err == VC_OK)
+		err = vc_bytes_append(out, SHARD_MAGIC, 8);
+	if (err == VC_OK)
+		err = vc_le_put_u32(out, shard);
+	if (err == VC_OK)
+		err = vc_le_put_u32(out, shards);
+	if (err == VC_OK)
+		err = vc_le_put_u64(out, count);
+	for (uint64_t i = 0; i < count && err == VC_OK; i++) {
+		err = vc_le_put_u64(out, entries[i].hash);
+		if (err == VC_OK)
+			err = vc_le_put_u32(out, entries[i].chunk_index);
+		if (err == VC_OK)
+			err = vc_le_put_u32(out, entries[i].frame_index);
+		if (err == VC_OK)
+			err = vc_le_put_u32(out, entries[i].row_in_frame);
+	}
+	return err;
+}
+
+vc_err vc_id_shard_decode(const uint8_t *data, size_t len, uint32_t shard, uint32_t shards,
+			  vc_id_entry **entries, uint64_t *count)
+{
+	vc_le_reader r = {data, len};
+	uint32_t got_shard = 0, got_shards = 0;
+	uint8_t magic[8];
+	vc_id_entry *e;
+
+	*entries = NULL;
+	*count = 0;
+	if (!vc_le_get_bytes(&r, magic, 8) || memcmp(magic, SHARD_MAGIC, 8) != 0 ||
+	    !vc_le_get_u32(&r, &got_shard) || !vc_le_get_u32(&r, &got_shards) ||
+	    !vc_le_get_u64(&r, count) || got_shard != shard || got_shards != shards ||
+	    *count != r.left / ENTRY_BYTES || r.left % ENTRY_BYTES != 0)
+		return vc_fail(VC_ERR_CORRUPT, "id shard %02x: malformed header", shard);
+	e = malloc((*count + 1) * sizeof(*e));
+	if (e == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory reading id shard %02x", shard);
+	for (uint64_t i = 0; i < *count; i++) {
+		vc_le_get_u64(&r, &e[i].hash);
+		vc_le_get_u32(&r, &e[i].chunk_index);
+		vc_le_get_u32(&r, &e[i].frame_index);
+		vc_le_get_u32(&r, &e[i].row_in_frame);
+		if ((i > 0 && e[i].hash < e[i - 1].hash) ||
+		    vc_id_shard_of(e[i].hash, shards) != shard) {
+			free(e);
+			return vc_fail(VC_ERR_CORRUPT, "id shard %02x: entries out of order",
+				       shard);
+		}
+	}
+	*entries = e;
+	return VC_OK;
+}
+
+void vc_record_free(vc_record *record)
+{
+	if (record == NULL)
+		return;
+	free(record->id);
+	free(record->vector);
+	json_decref(record->metadata);
+	memset(record, 0, sizeof(*record));
+}
+
+/* Copy row @p row of a decoded chunk or frame into @p out. */
+static vc_err fill_record(const vc_chunk *chunk, uint32_t row, vc_record *out)
+{
+	const uint8_t *meta = chunk->meta + chunk->meta_offset[row];
+	size_t meta_len = chunk->meta_offset[row + 1] - chunk->meta_offset[row];
+	vc_err err;
+
+	out->dim = chunk->dim;
+	out->id = strdup(chunk->ids[row]);
+	out->vector = malloc(chunk->dim * sizeof(float));
+	if (out->id == NULL || out->vector == NULL) {
+		vc_record_free(out);
+		return vc_fail(VC_ERR_NOMEM, "out of memory for vector '%s'", chunk->ids[row]);
+	}
+	memcpy(out->vector, chunk->vectors + (size_t)row * chunk->dim, chunk->dim * sizeof(float));
+	err = vc_meta_decode(meta, meta_len, &out->metadata);
+	if (err != VC_OK)
+		vc_record_free(out);
+	return err;
+}
+
+/* Without an id index: scan the chunks through the cache. */
+static vc_err lookup_scan(vc_session *session, const vc_manifest *manifest, const char *id,
+			  vc_record *out)
+{
+	for (size_t c = 0; c < manifest->chunk_count; c++) {
+		vc_cache_entry *entry;
+		const vc_chunk *chunk;
+		vc_err err = vc_session_chunk_get(session, manifest, c, &entry);
+
+		if (err != VC_OK)
+			return err;
+		chunk = vc_cache_entry_value(entry);
+		for (uint32_t row = 0; row < chunk->count; row++) {
+			if (strcmp(chunk->ids[row], id) == 0) {
+				err = fill_record(chunk, row, out);
+				vc_session_chunk_release(session, entry);
+				return err;
+			}
+		}
+		vc_session_chunk_release(session, entry);
+	}
+	return vc_fail(VC_ERR_NOT_FOUND, "no vector with id '%s' in %s", id, session->uri);
+}
+
+/* Check the candidates of one hash (normally one) against the id stored in their frame. */
+static vc_err lookup_entries(vc_session *session, const vc_manifest *manifest, const char *id,
+			     const vc_id_entry *e, uint64_t n, vc_record *out)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		vc_cache_entry *entry;
+		const vc_chunk *frame;
+		vc_err err = vc_session_frame_get(session, manifest, e[i].chunk_index,
+						  e[i].frame_index, NULL, NULL, &entry);
+
+		if (err != VC_OK)
+			return err;
+		frame = vc_cache_entry_value(entry);
+		if (e[i].row_in_frame >= frame->count) {
+			vc_session_chunk_release(session, entry);
+			return vc_fail(VC_ERR_CORRUPT,
+				       "id index names row %u of a frame with %u rows (chunk %u)",
+				       e[i].row_in_frame, frame->count, e[i].chunk_index);
+		}
+		if (strcmp(frame->ids[e[i].row_in_frame], id) == 0) {
+			err = fill_record(frame, e[i].row_in_frame, out);
+			vc_session_chunk_release(session, entry);
+			return err;
+		}
+		vc_session_chunk_release(session, entry);
+	}
+	return vc_fail(VC_ERR_NOT_FOUND, "no vector with id '%s' in %s", id, session->uri);
+}
+
+vc_err vc_session_lookup(vc_session *session, const vc_manifest *manifest, const char *id,
+			 vc_record *out)
+{
+	uint32_t shards = manifest->index.id_shards;
+	uint64_t hash, count = 0, lo = 0, hi;
+	vc_id_entry *entries = NULL;
+	vc_cache_entry *entry;
+	const vc_bytes *plain;
+	char path[32];
+	uint32_t shard;
+	vc_err err;
+
+	memset(out, 0, sizeof(*out));
+	if (id == NULL || id[0] == '\0')
+		return vc_fail(VC_ERR_INVALID, "no id given");
+	if (shards == 0)
+		return lookup_scan(session, manifest, id, out);
+	hash = vc_id_hash(id);
+	shard = vc_id_shard_of(hash, shards);
+	vc_id_shard_path(shard, path, sizeof(path));
+	err = vc_session_index_object_get(session, manifest, path, NULL, &entry);
+	if (err != VC_OK)
+		return err;
+	plain = vc_cache_entry_value(entry);
+	err = vc_id_shard_decode(plain->data, plain->len, shard, shards, &entries, &count);
+	vc_session_chunk_release(session, entry);
+	if (err != VC_OK)
+		return vc_session_name_path(err, path);
+	hi = count;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if (entries[mid].hash < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (hi = lo; hi < count && entries[hi].hash == hash; hi++)
+		;
+	err = lookup_entries(session, manifest, id, entries + lo, hi - lo, out);
+	free(entries);
+	return err;
+}

@@ -1,0 +1,503 @@
+/*
+ * The indexed layout a writer builds at commit from its spool: IVF training, assignment and
+ * cluster-aligned chunks (one frame per (list, chunk) segment) with the list directory
+ * index/ivf.bin; or plain chunks in arrival order; then the id shards index/ids/XX.bin.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/ivf_dir.h"
+#include "search/distance.h"
+#include "session/writer_i.h"
+#include "util/error_i.h"
+
+/* Rows assigned per pass, after which the spool pages read are dropped again. */
+#define ASSIGN_BLOCK 65536u
+/* k-means samples per centroid: enough for a coarse quantizer, keeps 1M imports in minutes. */
+#define TRAIN_SAMPLE_PER_LIST 64u
+/* Default nprobe: sample queries, neighbours per query, and the recall aimed at. */
+#define CALIBRATION_QUERIES 64u
+#define CALIBRATION_K 10u
+#define CALIBRATION_RECALL 0.96
+
+/* Where rows go while chunks are written: the filling chunk's frames and the segments. */
+typedef struct layout {
+	vc_writer *w;
+	uint32_t frames;	/* data frames started in the filling chunk */
+	uint32_t rows_in_frame; /* rows of the open frame */
+	uint32_t rows_in_chunk;
+	vc_id_entry *entries; /* one per spooled row, by spool row */
+	vc_ivf_segment *segments;
+	uint64_t segment_count, segment_cap;
+	uint64_t chunk_first_segment; /* first segment of the filling chunk */
+} layout;
+
+/* Seal the filling chunk; record its frames' byte ranges in the segments it holds. */
+static vc_err end_chunk(layout *l)
+{
+	vc_frame_loc *locs = NULL;
+	vc_err err;
+
+	if (l->w->builder == NULL)
+		return VC_OK;
+	err = vc_writer_seal_chunk(l->w, l->segments != NULL ? &locs : NULL);
+	for (uint64_t i = l->chunk_first_segment; err == VC_OK && i < l->segment_count; i++) {
+		vc_ivf_segment *s = &l->segments[i];
+
+		s->offset = locs[s->frame_index].offset;
+		s->sealed_len = locs[s->frame_index].sealed_len;
+	}
+	free(locs);
+	l->chunk_first_segment = l->segment_count;
+	l->frames = 0;
+	l->rows_in_chunk = 0;
+	return err;
+}
+
+/* Open a new frame for IVF list @p cluster (-1: none); a list frame starts a segment. */
+static vc_err start_frame(layout *l, int32_t cluster)
+{
+	vc_writer *w = l->w;
+	vc_err err;
+
+	if (w->builder == NULL) {
+		err = vc_chunk_builder_new((uint32_t)w->chunk_count, w->dim, &w->builder);
+		if (err != VC_OK)
+			return err;
+	}
+	err = vc_chunk_builder_frame(w->builder, cluster);
+	if (err != VC_OK)
+		return err;
+	l->frames++;
+	l->rows_in_frame = 0;
+	if (cluster < 0 || l->segments == NULL)
+		return VC_OK;
+	if (l->segment_count == l->segment_cap) {
+		uint64_t cap = l->segment_cap ? l->segment_cap * 2 : 1024;
+		vc_ivf_segment *grown = realloc(l->segments, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return vc_fail(VC_ERR_NOMEM, "out of memory for %llu list segments",
+				       (unsigned long long)cap);
+		l->segments = grown;
+		l->segment_cap = cap;
+	}
+	memset(&l->segments[l->segment_count], 0, sizeof(vc_ivf_segment));
+	l->segments[l->segment_count].chunk_index = (uint32_t)w->chunk_count;
+	l->segments[l->segment_count].frame_index = l->frames;
+	l->segment_count++;
+	return VC_OK;
+}
+
+/* Copy spooled row @p row into the open frame and note where it went. */
+static vc_err put_row(layout *l, uint64_t row, bool in_segment)
+{
+	vc_writer *w = l->w;
+	const uint8_t *meta;
+	const char *id;
+	size_t meta_len;
+	json_t *metadata = NULL;
+	vc_id_entry *e = &l->entries[row];
+	vc_err err;
+
+	vc_spool_record(&w->spool, row, &id, &meta, &meta_len);
+	err = vc_meta_decode(meta, meta_len, &metadata);
+	if (err == VC_OK)
+		err = vc_chunk_builder_add(w->builder, id, vc_spool_vector(&w->spool, row),
+					   json_is_null(metadata) ? NULL : metadata);
+	json_decref(metadata);
+	if (err != VC_OK)
+		return vc_fail_context(err, "laying out vector '%s'", id);
+	e->hash = vc_id_hash(id);
+	e->chunk_index = (uint32_t)w->chunk_count;
+	e->frame_index = l->frames;
+	e->row_in_frame = l->rows_in_frame++;
+	l->rows_in_chunk++;
+	if (in_segment)
+		l->segments[l->segment_count - 1].rows++;
+	return VC_OK;
+}
+
+/* Rows in arrival order, frames of about 1 MiB, chunks of chunk_size rows. */
+static vc_err layout_flat(layout *l)
+{
+	uint32_t per_frame = vc_writer_frame_rows(l->w->dim);
+	vc_err err = VC_OK;
+
+	for (uint64_t row = 0; row < l->w->total && err == VC_OK; row++) {
+		if (l->rows_in_chunk == l->w->chunk_size)
+			err = end_chunk(l);
+		if (err == VC_OK && (l->w->builder == NULL || l->rows_in_frame == per_frame))
+			err = start_frame(l, -1);
+		if (err == VC_OK)
+			err = put_row(l, row, false);
+	}
+	if (err == VC_OK)
+		err = end_chunk(l);
+	vc_spool_drop_pages(&l->w->spool);
+	return err;
+}
+
+/* Rows list by list; a list fills the current chunk, then continues in the next one. */
+static vc_err layout_lists(layout *l, const uint32_t *order, const uint64_t *first,
+			   uint32_t nlist, uint64_t *list_first_segment)
+{
+	vc_err err = VC_OK;
+
+	for (uint32_t list = 0; list < nlist && err == VC_OK; list++) {
+		uint64_t next = first[list];
+
+		list_first_segment[list] = l->segment_count;
+		while (next < first[list + 1] && err == VC_OK) {
+			uint64_t take = first[list + 1] - next;
+
+			if (l->rows_in_chunk == l->w->chunk_size)
+				err = end_chunk(l);
+			if (err == VC_OK)
+				err = start_frame(l, (int32_t)list);
+			if (take > l->w->chunk_size - l->rows_in_chunk)
+				take = l->w->chunk_size - l->rows_in_chunk;
+			for (uint64_t i = 0; i < take && err == VC_OK; i++)
+				err = put_row(l, order[next + i], true);
+			next += take;
+		}
+	}
+	list_first_segment[nlist] = l->segment_count;
+	if (err == VC_OK)
+		err = end_chunk(l);
+	vc_spool_drop_pages(&l->w->spool);
+	return err;
+}
+
+/* About sqrt(n) lists: a few hundred rows each, trainable in minutes at a million rows. */
+static uint32_t default_nlist(uint64_t n)
+{
+	uint64_t nlist = (uint64_t)sqrt((double)n);
+
+	if (nlist < 16)
+		nlist = 16;
+	if (nlist > n)
+		nlist = n;
+	return nlist > 65536 ? 65536 : (uint32_t)nlist;
+}
+
+static vc_err train(vc_writer *w, uint32_t nlist, vc_ivf **ivf)
+{
+	vc_kmeans_params params;
+	vc_err err;
+
+	vc_kmeans_params_default(&params);
+	params.sample_per_centroid = TRAIN_SAMPLE_PER_LIST;
+	err = vc_ivf_train(w->metric, w->dim, nlist, w->spool.vectors, w->total, &params, ivf);
+	vc_spool_drop_pages(&w->spool);
+	if (err != VC_OK)
+		return vc_fail_context(err, "training %u IVF lists for %s", nlist, w->uri);
+	return VC_OK;
+}
+
+/* Assign every row, then order rows by list with a counting sort (stable: arrival order). */
+static vc_err assign_rows(vc_writer *w, const vc_ivf *ivf, uint32_t *lists, uint32_t *order,
+			  uint64_t *first)
+{
+	uint32_t nlist = vc_ivf_nlist(ivf);
+	uint64_t *next;
+
+	for (uint64_t row = 0; row < w->total; row += ASSIGN_BLOCK) {
+		uint64_t count = w->total - row < ASSIGN_BLOCK ? w->total - row : ASSIGN_BLOCK;
+
+		vc_ivf_assign_many(ivf, vc_spool_vector(&w->spool, row), count, lists + row);
+		vc_spool_drop_pages(&w->spool);
+	}
+	memset(first, 0, ((size_t)nlist + 1) * sizeof(uint64_t));
+	for (uint64_t row = 0; row < w->total; row++)
+		first[lists[row] + 1]++;
+	for (uint32_t list = 0; list < nlist; list++)
+		first[list + 1] += first[list];
+	next = malloc(((size_t)nlist + 1) * sizeof(uint64_t));
+	if (next == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory ordering rows by list");
+	memcpy(next, first, ((size_t)nlist + 1) * sizeof(uint64_t));
+	for (uint64_t row = 0; row < w->total; row++)
+		order[next[lists[row]]++] = (uint32_t)row;
+	free(next);
+	return VC_OK;
+}
+
+/* The sample queries (rows at an even stride), normalised for cosine. */
+static vc_err calibration_queries(const vc_writer *w, uint32_t nq, float **out, uint64_t **rows)
+{
+	float *q = malloc((size_t)nq * w->dim * sizeof(float));
+	uint64_t *r = malloc(nq * sizeof(uint64_t));
+
+	if (q == NULL || r == NULL) {
+		free(q);
+		free(r);
+		return vc_fail(VC_ERR_NOMEM, "out of memory calibrating nprobe");
+	}
+	for (uint32_t i = 0; i < nq; i++) {
+		r[i] = (uint64_t)i * w->total / nq;
+		memcpy(q + (size_t)i * w->dim, vc_spool_vector(&w->spool, r[i]),
+		       w->dim * sizeof(float));
+		if (w->metric == VC_METRIC_COSINE)
+			vc_normalize(q + (size_t)i * w->dim, w->dim);
+	}
+	*out = q;
+	*rows = r;
+	return VC_OK;
+}
+
+/* Exact top-k of every sample query over all rows but itself (block by block). */
+static vc_err calibration_truth(const vc_writer *w, const float *q, const uint64_t *qrows,
+				uint32_t nq, vc_topk *truth)
+{
+	const float **qp = malloc(nq * sizeof(*qp));
+	float *scores = malloc((size_t)nq * ASSIGN_BLOCK * sizeof(float));
+	vc_err err = VC_OK;
+
+	if (qp == NULL || scores == NULL) {
+		err = vc_fail(VC_ERR_NOMEM, "out of memory calibrating nprobe");
+		goto out;
+	}
+	for (uint32_t i = 0; i < nq; i++)
+		qp[i] = q + (size_t)i * w->dim;
+	for (uint64_t row = 0; row < w->total; row += ASSIGN_BLOCK) {
+		uint64_t count = w->total - row < ASSIGN_BLOCK ? w->total - row : ASSIGN_BLOCK;
+		const float *base = vc_spool_vector(&w->spool, row);
+
+		vc_score_multi(w->metric, qp, nq, base, count, w->dim, scores);
+		for (uint64_t j = 0; j < count; j++) {
+			float inv = 1.0f;
+
+			if (w->metric == VC_METRIC_COSINE) {
+				float norm = sqrtf(vc_dot(base + j * w->dim, base + j * w->dim,
+							  w->dim));
+
+				inv = norm > 0.0f ? 1.0f / norm : 0.0f;
+			}
+			for (uint32_t i = 0; i < nq; i++) {
+				if (qrows[i] != row + j)
+					vc_topk_push(&truth[i], scores[(size_t)i * count + j] * inv,
+						     row + j);
+			}
+		}
+		vc_spool_drop_pages(&w->spool);
+	}
+out:
+	free(qp);
+	free(scores);
+	return err;
+}
+
+/*
+ * The default nprobe: the fewest lists whose probing finds CALIBRATION_RECALL of the exact
+ * CALIBRATION_K neighbours of sample rows used as queries. For each true neighbour the rank of
+ * its list in the query's probe order says from which nprobe on it is found; a histogram of
+ * those ranks gives the recall of every nprobe at once.
+ */
+static vc_err calibrate_nprobe(const vc_writer *w, const vc_ivf *ivf, const uint32_t *lists,
+			       uint32_t *nprobe)
+{
+	uint32_t nlist = vc_ivf_nlist(ivf);
+	uint32_t nq = w->total - 1 < CALIBRATION_QUERIES ? (uint32_t)w->total - 1
+							 : CALIBRATION_QUERIES;
+	vc_topk *truth = calloc(nq ? nq : 1, sizeof(*truth));
+	uint32_t *rank = malloc(nlist * sizeof(uint32_t));
+	uint64_t *hist = calloc((size_t)nlist + 1, sizeof(uint64_t));
+	vc_scored *probe = malloc(nlist * sizeof(vc_scored));
+	uint64_t *qrows = NULL, found = 0, wanted = 0;
+	float *q = NULL;
+	size_t probed;
+	vc_err err = VC_OK;
+
+	*nprobe = nlist;
+	if (truth == NULL || rank == NULL || hist == NULL || probe == NULL)
+		err = vc_fail(VC_ERR_NOMEM, "out of memory calibrating nprobe");
+	for (uint32_t i = 0; i < nq && err == VC_OK; i++)
+		err = vc_topk_init(&truth[i], CALIBRATION_K);
+	if (err == VC_OK && nq > 0)
+		err = calibration_queries(w, nq, &q, &qrows);
+	if (err == VC_OK && nq > 0)
+		err = calibration_truth(w, q, qrows, nq, truth);
+	for (uint32_t i = 0; i < nq && err == VC_OK; i++) {
+		vc_ivf_probe(ivf, q + (size_t)i * w->dim, nlist, probe, &probed);
+		for (size_t r = 0; r < probed; r++)
+			rank[probe[r].key] = (uint32_t)r + 1;
+		for (size_t j = 0; j < truth[i].count; j++)
+			hist[rank[lists[truth[i].items[j].key]]]++;
+		wanted += truth[i].count;
+	}
+	for (uint32_t r = 1; r <= nlist && err == VC_OK && wanted > 0; r++) {
+		found += hist[r];
+		if ((double)found >= CALIBRATION_RECALL * (double)wanted) {
+			*nprobe = r;
+			break;
+		}
+	}
+	for (uint32_t i = 0; i < nq && truth != NULL; i++)
+		vc_topk_free(&truth[i]);
+	free(truth);
+	free(rank);
+	free(hist);
+	free(probe);
+	free(q);
+	free(qrows);
+	return err;
+}
+
+/* index/ivf.bin: the quantizer with its list sizes, the chunks' header hashes, the segments. */
+static vc_err write_directory(layout *l, vc_ivf *ivf, const uint64_t *first,
+			      uint64_t *list_first_segment)
+{
+	vc_writer *w = l->w;
+	vc_ivf_dir dir = {0};
+	vc_bytes plain = {0};
+	vc_err err = VC_OK;
+
+	dir.ivf = ivf;
+	dir.nlist = vc_ivf_nlist(ivf);
+	dir.chunk_count = (uint32_t)w->chunk_count;
+	dir.first = list_first_segment;
+	dir.segments = l->segments;
+	dir.segment_count = l->segment_count;
+	dir.header_hashes = malloc((w->chunk_count + 1) * VC_HASH_BYTES);
+	if (dir.header_hashes == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory writing index/ivf.bin");
+	for (size_t c = 0; c < w->chunk_count; c++)
+		memcpy(dir.header_hashes[c], w->chunks[c].object.header_hash, VC_HASH_BYTES);
+	for (uint32_t list = 0; list < dir.nlist && err == VC_OK; list++)
+		err = vc_ivf_set_list_size(ivf, list, first[list + 1] - first[list]);
+	if (err == VC_OK)
+		err = vc_ivf_dir_serialize(&dir, &plain);
+	if (err == VC_OK)
+		err = vc_writer_put_plain(w, "index/ivf.bin", &plain);
+	vc_bytes_free(&plain);
+	free(dir.header_hashes);
+	return err;
+}
+
+static vc_err layout_ivf(layout *l)
+{
+	vc_writer *w = l->w;
+	uint32_t nlist = w->nlist ? w->nlist : default_nlist(w->total);
+	uint32_t *lists = NULL, *order = NULL;
+	uint64_t *first = NULL, *list_first_segment = NULL;
+	vc_ivf *ivf = NULL;
+	vc_err err;
+
+	if (nlist > w->total)
+		nlist = (uint32_t)w->total;
+	err = train(w, nlist, &ivf);
+	if (err != VC_OK)
+		return err;
+	lists = malloc(w->total * sizeof(uint32_t));
+	order = malloc(w->total * sizeof(uint32_t));
+	first = malloc(((size_t)nlist + 1) * sizeof(uint64_t));
+	list_first_segment = malloc(((size_t)nlist + 1) * sizeof(uint64_t));
+	l->segments = malloc(1024 * sizeof(vc_ivf_segment));
+	l->segment_cap = 1024;
+	if (lists == NULL || order == NULL || first == NULL || list_first_segment == NULL ||
+	    l->segments == NULL) {
+		err = vc_fail(VC_ERR_NOMEM, "out of memory laying out %llu rows in %u lists",
+			      (unsigned long long)w->total, nlist);
+		goto out;
+	}
+	err = assign_rows(w, ivf, lists, order, first);
+	if (err == VC_OK)
+		err = calibrate_nprobe(w, ivf, lists, &w->index.nprobe);
+	if (err == VC_OK)
+		err = layout_lists(l, order, first, nlist, list_first_segment);
+	if (err == VC_OK)
+		err = write_directory(l, ivf, first, list_first_segment);
+	w->index.kind = VC_INDEX_KIND_IVF;
+	w->index.nlist = nlist;
+out:
+	free(lists);
+	free(order);
+	free(first);
+	free(list_first_segment);
+	vc_ivf_free(ivf);
+	return err;
+}
+
+static int compare_entries(const void *a, const void *b)
+{
+	const vc_id_entry *x = a, *y = b;
+
+	return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* Shards of about 4096 ids, a power of two, at most VC_ID_MAX_SHARDS. */
+static uint32_t shard_count(uint64_t n)
+{
+	uint32_t shards = 1;
+
+	while (shards < VC_ID_MAX_SHARDS && (uint64_t)shards * 4096 < n)
+		shards *= 2;
+	return shards;
+}
+
+/* index/ids/XX.bin: the id entries grouped by shard, each shard sorted by hash. */
+static vc_err write_id_shards(layout *l)
+{
+	vc_writer *w = l->w;
+	uint32_t shards = shard_count(w->total);
+	vc_id_entry *sorted = malloc(w->total * sizeof(*sorted));
+	uint64_t first[VC_ID_MAX_SHARDS + 1] = {0}, next[VC_ID_MAX_SHARDS];
+	vc_err err = VC_OK;
+
+	if (sorted == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory writing the id index");
+	for (uint64_t i = 0; i < w->total; i++)
+		first[vc_id_shard_of(l->entries[i].hash, shards) + 1]++;
+	for (uint32_t s = 0; s < shards; s++) {
+		first[s + 1] += first[s];
+		next[s] = first[s];
+	}
+	for (uint64_t i = 0; i < w->total; i++)
+		sorted[next[vc_id_shard_of(l->entries[i].hash, shards)]++] = l->entries[i];
+	for (uint32_t s = 0; s < shards && err == VC_OK; s++) {
+		char path[32];
+		vc_bytes plain = {0};
+
+		qsort(sorted + first[s], first[s + 1] - first[s], sizeof(*sorted), compare_entries);
+		vc_id_shard_path(s, path, sizeof(path));
+		err = vc_id_shard_encode(s, shards, sorted + first[s], first[s + 1] - first[s],
+					 &plain);
+		if (err == VC_OK)
+			err = vc_writer_put_plain(w, path, &plain);
+		vc_bytes_free(&plain);
+	}
+	free(sorted);
+	w->index.id_shards = shards;
+	return err;
+}
+
+vc_err vc_writer_layout(vc_writer *writer)
+{
+	layout l = {.w = writer};
+	bool ivf = writer->index_type == VC_INDEX_IVF ||
+		   (writer->index_type == VC_INDEX_AUTO && writer->total >= VC_INDEX_AUTO_IVF_MIN);
+	vc_err err;
+
+	memset(&writer->index, 0, sizeof(writer->index));
+	if (writer->index_type == VC_INDEX_HNSW)
+		return vc_fail(VC_ERR_UNSUPPORTED,
+			       "%s: an HNSW index for a whole import is not built by this version; "
+			       "use --index ivf or auto",
+			       writer->uri);
+	err = vc_spool_map(&writer->spool);
+	if (err != VC_OK)
+		return err;
+	l.entries = malloc(writer->total * sizeof(*l.entries));
+	if (l.entries == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory laying out %llu rows",
+			       (unsigned long long)writer->total);
+	err = ivf ? layout_ivf(&l) : layout_flat(&l);
+	if (err == VC_OK)
+		err = write_id_shards(&l);
+	free(l.entries);
+	free(l.segments);
+	vc_spool_close(&writer->spool);
+	return err;
+}
