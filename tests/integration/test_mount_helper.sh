@@ -64,4 +64,19 @@ mounted_ok
 fusermount3 -u "$M"
 wait_exit "$DAEMON_PID" 20
 assert_clean_unmount "$M"
+step "allow_other: another user reads only when it is given"
+chmod 755 "$WORK" # the scratch directory is private; the other user must reach the mount
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+timeout 30 "$VCHUNKFS" -o key_file="$WORK/key" "$S" "$M"
+mounted_ok
+as_nobody cat "$M/manifest.json" >/dev/null 2>&1 && fail "another user read without allow_other"
+fusermount3 -u "$M"
+wait_exit "$DAEMON_PID" 20
+timeout 30 "$VCHUNKFS" -o key_file="$WORK/key",allow_other "$S" "$M"
+mounted_ok
+as_nobody cmp "$M/chunks/chunk-1.cbor" "$(expected_chunk "$S" 1)" ||
+	fail "another user cannot read with allow_other"
+fusermount3 -u "$M"
+wait_exit "$DAEMON_PID" 20
+assert_clean_unmount "$M"
 echo "test_mount_helper: all passed"

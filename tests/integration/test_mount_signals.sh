@@ -45,6 +45,15 @@ fusermount3 -u "$M"
 wait_exit "$DAEMON_PID" 20
 assert_clean_unmount "$M"
 
+step "single-threaded (-s): reads work, SIGTERM still unmounts"
+mount_fg "$S" "$M" "$WORK/log" -s -o key_file="$WORK/key"
+cmp "$M/chunks/chunk-2.cbor" "$(expected_chunk "$S" 2)" || fail "chunk-2 with -s"
+[ "$(stat_json "$M" .mount.max_threads)" = 1 ] || fail "-s not reported in stats.json"
+kill -TERM "$DAEMON_PID"
+timeout 20 tail --pid="$DAEMON_PID" -f /dev/null || fail "the -s daemon ignored SIGTERM"
+wait_unmounted "$M"
+assert_clean_unmount "$M"
+
 step "core dumps are off in the daemon"
 mount_bg "$S" "$M" -o key_file="$WORK/key"
 [ "$(awk '/^Max core file size/ {print $5}' "/proc/$DAEMON_PID/limits")" = 0 ] ||
