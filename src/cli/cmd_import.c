@@ -27,6 +27,8 @@ typedef struct import_args {
 	vc_cli_keys keys;
 	vc_metric metric;
 	uint32_t chunk_size;
+	vc_index_type index;
+	uint32_t nlist;
 	const char *input;
 	const char *session;
 } import_args;
@@ -68,6 +70,19 @@ static void progress_draw(progress *p, const vc_input *input, uint64_t count, bo
 		fputc('\n', stderr);
 }
 
+static bool parse_index(const char *name, vc_index_type *out)
+{
+	static const char *const names[] = {"auto", "flat", "ivf", "hnsw"};
+
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(name, names[i]) == 0) {
+			*out = (vc_index_type)i;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int import_parse(const vc_command *command, int argc, char **argv, import_args *args)
 {
 	static const struct option options[] = {
@@ -76,6 +91,8 @@ static int import_parse(const vc_command *command, int argc, char **argv, import
 	    {"no-encryption", no_argument, NULL, VC_CLI_OPT_NO_ENCRYPTION},
 	    {"chunk-size", required_argument, NULL, 'c'},
 	    {"metric", required_argument, NULL, 'm'},
+	    {"index", required_argument, NULL, 'I'},
+	    {"nlist", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -100,6 +117,17 @@ static int import_parse(const vc_command *command, int argc, char **argv, import
 			if (!vc_metric_parse(optarg, &args->metric))
 				return vc_cli_usage_error(
 				    command, "unknown metric '%s' (cosine, l2 or dot)", optarg);
+			break;
+		case 'I':
+			if (!parse_index(optarg, &args->index))
+				return vc_cli_usage_error(
+				    command, "unknown index '%s' (auto, flat, ivf or hnsw)", optarg);
+			break;
+		case 'L':
+			if (!vc_cli_parse_uint(optarg, 1, 65536, &value))
+				return vc_cli_usage_error(command, "--nlist must be 1..65536, not '%s'",
+							  optarg);
+			args->nlist = (uint32_t)value;
 			break;
 		case 'h': return vc_cli_help(command);
 		default: return vc_cli_bad_option(command, opt, argv);
@@ -224,6 +252,8 @@ int vc_cmd_import(const vc_command *command, int argc, char **argv)
 	options.no_encryption = args.keys.no_encryption;
 	options.metric = args.metric;
 	options.chunk_size = args.chunk_size;
+	options.index = args.index;
+	options.nlist = args.nlist;
 	dir = local_path(args.session);
 	dir_existed = dir == NULL || stat(dir, &st) == 0;
 	if (vc_writer_create(args.session, &options, &writer) != VC_OK) {
