@@ -10,6 +10,8 @@
 
 #include "cli/cli.h"
 #include "cli/input.h"
+#include "search/query_parse.h"
+#include "search/results_json.h"
 #include "util/error_i.h"
 
 typedef struct query_args {
@@ -22,48 +24,19 @@ typedef struct query_args {
 	const char *text; /* the QUERY argument, or NULL */
 } query_args;
 
-/* A JSON string (escaped) on stdout. */
-static void put_json_string(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
-/*
- * One line {"results": [...], "stats": {...}}. Written by hand so scores print with the nine
- * digits a float32 needs (not a double's seventeen) while metadata keeps full precision.
- */
+/* One line {"results": [...], "stats": {...}}: the same bytes as the mount's query files. */
 static vc_err print_json(const vc_results *results)
 {
-	const vc_query_stats *s = &results->stats;
+	char *text;
+	size_t len;
+	vc_err err = vc_results_json(results, true, &text, &len);
 
-	fputs("{\"results\":[", stdout);
-	for (size_t i = 0; i < results->count; i++) {
-		const vc_hit *hit = &results->hits[i];
-
-		fputs(i > 0 ? ",{\"id\":" : "{\"id\":", stdout);
-		put_json_string(hit->id);
-		printf(",\"score\":%.9g,\"metadata\":", (double)hit->score);
-		if (hit->metadata == NULL)
-			fputs("null", stdout);
-		else if (json_dumpf(hit->metadata, stdout, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
-			return vc_fail(VC_ERR_IO, "writing the metadata of \"%s\" failed", hit->id);
-		putchar('}');
-	}
-	printf("],\"stats\":{\"chunks_read\":%llu,\"bytes_read\":%llu,\"frames_decrypted\":%llu,"
-	       "\"cache_hits\":%llu,\"vectors_scored\":%llu,\"elapsed_ms\":%.3f}}\n",
-	       (unsigned long long)s->chunks_read, (unsigned long long)s->bytes_read,
-	       (unsigned long long)s->frames_decrypted, (unsigned long long)s->cache_hits,
-	       (unsigned long long)s->vectors_scored, (double)s->elapsed_ns / 1e6);
-	return VC_OK;
+	if (err != VC_OK)
+		return err;
+	if (fwrite(text, 1, len, stdout) != len)
+		err = vc_fail(VC_ERR_IO, "writing the results to standard output failed");
+	free(text);
+	return err;
 }
 
 static vc_err print_results(const query_args *args, const vc_results *results, size_t index)
@@ -97,132 +70,23 @@ static vc_err run_query(vc_session *session, const query_args *args, const vc_qu
 	return err;
 }
 
-/* A query given as text: its settings, its vector, and the JSON that owns its filter. */
-typedef struct text_query {
-	vc_query query;
-	vc_float_buf vector;
-	json_t *doc;
-} text_query;
-
-static vc_err json_vector(const json_t *array, const char *where, vc_float_buf *buf)
+/* Parse a query (see search/query_parse.h); the command line's settings are its defaults. */
+static vc_err parse_query(vc_session *session, const char *text, size_t len, const char *where,
+			  const query_args *args, vc_parsed_query *q)
 {
-	size_t i;
-	json_t *value;
-	vc_err err;
+	const vc_manifest *manifest = vc_session_manifest_get(session);
+	vc_query_parse_options options = {
+	    .dim = manifest->dim, .allow_raw = false, .defaults = &args->query, .where = where};
+	vc_err err = vc_query_parse(text, len, &options, q);
 
-	if (!json_is_array(array))
-		return vc_fail(VC_ERR_INVALID, "%s: \"vector\" must be an array of numbers", where);
-	buf->len = 0;
-	json_array_foreach(array, i, value)
-	{
-		float f = (float)json_number_value(value);
-
-		if (!json_is_number(value) || !isfinite(f))
-			return vc_fail(VC_ERR_INVALID,
-				       "%s: value %zu of the query is not a finite float32 number",
-				       where, i + 1);
-		err = vc_float_buf_push(buf, f);
-		if (err != VC_OK)
-			return err;
-	}
-	if (buf->len == 0)
-		return vc_fail(VC_ERR_INVALID, "%s: the query vector is empty", where);
-	return VC_OK;
-}
-
-static vc_err json_count(const json_t *value, const char *key, const char *where, uint32_t *out)
-{
-	json_int_t n = json_integer_value(value);
-
-	if (!json_is_integer(value) || n < 1 || n > (json_int_t)UINT32_MAX)
-		return vc_fail(VC_ERR_INVALID, "%s: \"%s\" must be a whole number >= 1", where,
-			       key);
-	*out = (uint32_t)n;
-	return VC_OK;
-}
-
-/* One setting of a query object {"vector": [...], "k": 5, "filter": {...}, ...}. */
-static vc_err query_setting(text_query *q, const char *key, json_t *value, const char *where)
-{
-	if (strcmp(key, "vector") == 0)
-		return json_vector(value, where, &q->vector);
-	if (strcmp(key, "k") == 0)
-		return json_count(value, key, where, &q->query.k);
-	if (strcmp(key, "ef") == 0)
-		return json_count(value, key, where, &q->query.ef);
-	if (strcmp(key, "nprobe") == 0)
-		return json_count(value, key, where, &q->query.nprobe);
-	if (strcmp(key, "exact") == 0 && json_is_boolean(value)) {
-		q->query.exact = json_is_true(value);
-		return VC_OK;
-	}
-	if (strcmp(key, "filter") == 0 && (json_is_object(value) || json_is_null(value))) {
-		q->query.filter = json_is_object(value) ? value : NULL;
-		return VC_OK;
-	}
-	if (strcmp(key, "threshold") == 0 && json_is_number(value) &&
-	    isfinite((float)json_number_value(value))) {
-		q->query.has_threshold = true;
-		q->query.threshold = (float)json_number_value(value);
-		return VC_OK;
-	}
-	return vc_fail(
-	    VC_ERR_INVALID,
-	    "%s: bad query field \"%s\" (expected \"vector\", \"k\", \"filter\", "
-	    "\"threshold\", \"exact\", \"ef\", \"nprobe\" with values of the right type)",
-	    where, key);
-}
-
-/*
- * Parse a query: a JSON array of numbers, or an object with "vector" and settings that
- * override the command line's for this query. @p q keeps what the query points to.
- */
-static vc_err parse_query(const char *text, size_t len, const char *where, const query_args *args,
-			  text_query *q)
-{
-	json_error_t error;
-	const char *key;
-	json_t *value;
-	vc_err err = VC_OK;
-
-	json_decref(q->doc);
-	q->query = args->query;
-	q->vector.len = 0;
-	q->doc = json_loadb(text, len, 0, &error);
-	if (json_is_array(q->doc)) {
-		err = json_vector(q->doc, where, &q->vector);
-	} else if (json_is_object(q->doc)) {
-		json_object_foreach(q->doc, key, value)
-		{
-			err = query_setting(q, key, value, where);
-			if (err != VC_OK)
-				break;
-		}
-		if (err == VC_OK && q->vector.len == 0)
-			err = vc_fail(VC_ERR_INVALID, "%s: the query object has no \"vector\"",
-				      where);
-	} else {
-		err = vc_fail(VC_ERR_INVALID,
-			      "%s: the query must be a JSON array of numbers or an object with "
-			      "\"vector\"%s%s",
-			      where, q->doc == NULL ? ": " : "", q->doc == NULL ? error.text : "");
-	}
-	q->query.vector = q->vector.data;
-	q->query.dim = (uint32_t)q->vector.len;
+	vc_session_manifest_put(session, manifest);
 	return err;
-}
-
-static void text_query_free(text_query *q)
-{
-	json_decref(q->doc);
-	vc_float_buf_free(&q->vector);
-	q->doc = NULL;
 }
 
 /* One query per non-blank line of standard input. */
 static vc_err run_stdin(vc_session *session, const query_args *args)
 {
-	text_query q = {0};
+	vc_parsed_query q = {0};
 	char *line = NULL;
 	size_t cap = 0;
 	size_t index = 0;
@@ -239,7 +103,7 @@ static vc_err run_stdin(vc_session *session, const query_args *args)
 		if (strspn(line, " \t\r\n") == (size_t)len)
 			continue;
 		snprintf(where, sizeof(where), "stdin:%lu", lineno);
-		err = parse_query(line, (size_t)len, where, args, &q);
+		err = parse_query(session, line, (size_t)len, where, args, &q);
 		if (err == VC_OK)
 			err = run_query(session, args, &q.query, index++);
 		if (err != VC_OK)
@@ -249,7 +113,7 @@ static vc_err run_stdin(vc_session *session, const query_args *args)
 		err = vc_fail(VC_ERR_INVALID, "no query given (as an argument, on standard input "
 					      "or with --batch)");
 	free(line);
-	text_query_free(&q);
+	vc_parsed_query_free(&q);
 	return err;
 }
 
@@ -378,7 +242,7 @@ int vc_cmd_query(const vc_command *command, int argc, char **argv)
 {
 	query_args args = {.query.k = 10};
 	vc_session *session = NULL;
-	text_query q = {0};
+	vc_parsed_query q = {0};
 	int status = query_parse(command, argc, argv, &args);
 	vc_err err;
 
@@ -389,7 +253,7 @@ int vc_cmd_query(const vc_command *command, int argc, char **argv)
 	if (err == VC_OK)
 		err = vc_cli_open(args.session, &args.keys, 0, &session);
 	if (err == VC_OK && args.text != NULL) {
-		err = parse_query(args.text, strlen(args.text), "QUERY", &args, &q);
+		err = parse_query(session, args.text, strlen(args.text), "QUERY", &args, &q);
 		if (err == VC_OK)
 			err = run_query(session, &args, &q.query, 0);
 	} else if (err == VC_OK && args.batch != NULL) {
@@ -399,7 +263,7 @@ int vc_cmd_query(const vc_command *command, int argc, char **argv)
 	}
 	status = err == VC_OK ? VC_EXIT_OK : vc_cli_fail();
 out:
-	text_query_free(&q);
+	vc_parsed_query_free(&q);
 	vc_session_close(session);
 	json_decref(args.filter);
 	vc_cli_keys_free(&args.keys);
