@@ -62,6 +62,9 @@ typedef struct vc_fs {
 	vc_fs_snapshot *current;
 
 	vc_fs_counters counters;
+	/** Query counters and named queries (fs/query.h): made by the FUSE init callback, freed
+	 *  by destroy. */
+	struct vc_fs_queries *queries;
 
 	pthread_mutex_t files_lock; /**< guards files */
 	struct vc_fs_file *files;   /**< open files, freed at exit if the kernel did not */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "fs/log.h"
+#include "fs/query.h"
 #include "util/error_i.h"
 
 #define STATFS_BLOCK 4096u
@@ -62,6 +63,7 @@ static void file_free(vc_fs *fs, vc_fs_file *file)
 {
 	if (file->snapshot != NULL)
 		vc_fs_snapshot_put(fs, file->snapshot);
+	vc_fs_file_free_more(file);
 	free(file->text);
 	free(file);
 }
@@ -88,10 +90,13 @@ static int open_node(vc_fs *fs, vc_fs_file *file, struct fuse_file_info *fi)
 		return 0; /* changes with the epoch under the same name: no keep_cache */
 	case VC_NODE_CHUNK:
 		/* A chunk id is never reused, so this name always holds these bytes. */
-		fi->keep_cache = 1;
+		if (getenv("VCFS_DIRECT"))
+			fi->direct_io = 1;
+		else
+			fi->keep_cache = 1;
 		return 0;
 	case VC_NODE_MANIFEST: return 0;
-	default: return -EISDIR;
+	default: return vc_fs_open_more(fs, file, fi); /* query files, vectors/, index/ */
 	}
 }
 
@@ -107,6 +112,11 @@ static int file_open(vc_fs *fs, const char *path, struct fuse_file_info *fi, boo
 	rc = vc_fs_resolve(file->snapshot, path, &file->node);
 	if (rc == 0 && vc_fs_node_is_dir(file->node.kind) != want_dir)
 		rc = want_dir ? -ENOTDIR : -EISDIR;
+	/* Only the query files take writes; everything else is read-only. */
+	if (rc == 0 && !want_dir &&
+	    ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) &&
+	    !vc_fs_node_writable(file->node.kind))
+		rc = -EROFS;
 	if (rc == 0 && !want_dir)
 		rc = open_node(fs, file, fi);
 	if (rc != 0) {
@@ -123,9 +133,6 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	vc_fs *fs = vc_fs_get();
 	int rc;
 
-	/* The kernel refuses writes on the read-only mount; this guards a writable one too. */
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		return -EROFS;
 	rc = file_open(fs, path, fi, false);
 	if (rc == 0)
 		atomic_fetch_add(&fs->counters.opens, 1);
@@ -208,7 +215,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t offset,
 		n = (int)copy_range(buf, size, offset, file->text, file->text_len);
 		break;
 	case VC_NODE_CHUNK: n = read_chunk(fs, file, buf, size, offset); break;
-	default: return -EISDIR;
+	default: n = vc_fs_read_more(fs, file, buf, size, offset); break;
 	}
 	if (n >= 0) {
 		atomic_fetch_add(&fs->counters.reads, 1);
@@ -291,9 +298,13 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	 * (manifest.json, metadata.json) drop their page cache on every open: no need for the
 	 * kernel to re-check attributes on reads to invalidate cached data. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	if (getenv("VCFS_SPLICE") && (conn->capable & FUSE_CAP_SPLICE_WRITE))
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	vc_fs_log(LOG_DEBUG, "kernel FUSE %u.%u, max_read %u, max_readahead %u, max_write %u",
 		  conn->proto_major, conn->proto_minor, conn->max_read, conn->max_readahead,
 		  conn->max_write);
+	if (vc_fs_queries_new(&fs->queries) != VC_OK)
+		vc_fs_log(LOG_ERR, "%s", vc_last_error()); /* queries then fail with ENOMEM */
 	/* init runs in the daemon after fork, so the refresh thread survives daemonizing. */
 	vc_fs_refresh_start(fs);
 	return fs;
@@ -311,4 +322,5 @@ void vc_fs_operations(struct fuse_operations *ops)
 	ops->opendir = fs_opendir;
 	ops->releasedir = fs_release;
 	ops->statfs = fs_statfs;
+	vc_fs_query_operations(ops);
 }

@@ -42,8 +42,9 @@ static const struct vc_fs_setting settings[] = {
     {"cache_mb", VC_FS_SET_CACHE_MB, SETTING_UNSIGNED, FIELD(cache_mb), 1, 1048576, false},
     {"allow_other", VC_FS_SET_ALLOW_OTHER, SETTING_FLAG, FIELD(allow_other), 0, 0, true},
     {"ro", VC_FS_SET_READ_ONLY, SETTING_ACCEPTED, 0, 0, 0, true},
-    /* mount(8) passes rw when not told ro; this version serves no writable file, so rw is
-     * accepted and the mount stays read-only (see docs/vchunkfs.1). */
+    /* mount(8) passes rw when not told ro. Neither changes anything: the kernel mount is
+     * never read-only (the query files take writes) and the daemon refuses every other
+     * change with EROFS (see docs/vchunkfs.1). */
     {"rw", VC_FS_SET_READ_ONLY, SETTING_ACCEPTED, 0, 0, 0, true},
     {"timeout", VC_FS_SET_TIMEOUT, SETTING_SECONDS, FIELD(timeout_ms), 1, 3600000, false},
     {"retries", VC_FS_SET_RETRIES, SETTING_INT, FIELD(retries), 0, 20, false},
@@ -521,7 +522,6 @@ vc_err vc_fs_options_fuse_args(const vc_fs_options *options, struct fuse_args *a
 	/* fsname is escaped: a session URL may hold commas. */
 	if (fuse_opt_add_opt_escaped(&mount_options, fsname) != 0 ||
 	    fuse_opt_add_opt(&mount_options, "subtype=vchunkfs") != 0 ||
-	    fuse_opt_add_opt(&mount_options, "ro") != 0 ||
 	    fuse_opt_add_opt(&mount_options, "default_permissions") != 0 ||
 	    fuse_opt_add_opt(&mount_options, max_read) != 0)
 		goto out;
@@ -572,7 +572,7 @@ void vc_fs_options_usage(const char *program)
 	       "  -o max_threads=N       FUSE worker threads (default %u)\n"
 	       "  -o max_read=BYTES      largest read request (default %u)\n"
 	       "  -o allow_other         let other users see the mount\n"
-	       "  -o ro                  read-only (the default; rw is accepted and ignored)\n"
+	       "  -o ro                  accepted and ignored (only the query files take writes)\n"
 	       "  -o config=FILE         read FILE instead of %s and\n"
 	       "                         ~/.config/vchunkfs/config.ini\n"
 	       "\n",

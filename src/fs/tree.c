@@ -2,6 +2,8 @@
  * Paths resolve through per-directory dispatch tables, so new directories plug in here. */
 #include "fs/tree.h"
 
+#include "fs/query.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +23,18 @@ static const struct vc_fs_entry root_entries[] = {
     {"metadata.json", VC_NODE_METADATA},
     {"stats.json", VC_NODE_STATS},
     {"chunks", VC_NODE_CHUNKS_DIR},
+    {"index", VC_NODE_INDEX_DIR},
+    {"vectors", VC_NODE_VECTORS_DIR},
+    {"query", VC_NODE_QUERY},
+    {"queries", VC_NODE_QUERIES_DIR},
 };
 
 /* A directory: how to find one child by name and how to list them all. */
 struct vc_fs_dir_ops {
 	int (*lookup)(const vc_fs_snapshot *snapshot, const char *name, size_t len,
 		      vc_fs_node *node);
-	int (*list)(const vc_fs_snapshot *snapshot, void *buf, fuse_fill_dir_t filler);
+	int (*list)(const vc_fs_snapshot *snapshot, const vc_fs_node *dir, void *buf,
+		    fuse_fill_dir_t filler);
 };
 
 /* Does the node exist in this epoch? metadata.json only when the session stores metadata. */
@@ -35,12 +42,24 @@ static bool entry_present(const vc_fs_snapshot *snapshot, vc_fs_node_kind kind)
 {
 	if (kind == VC_NODE_METADATA)
 		return vc_manifest_find(snapshot->manifest, "metadata.cbor") != NULL;
+	if (kind == VC_NODE_INDEX_DIR)
+		return vc_fs_has_index(snapshot);
 	return true;
 }
 
-static uint64_t node_ino(const vc_fs_node *node)
+static uint64_t node_ino(const vc_fs_snapshot *snapshot, const vc_fs_node *node)
 {
 	switch (node->kind) {
+	case VC_NODE_QUERY: return VC_FS_INO_QUERY;
+	case VC_NODE_QUERIES_DIR: return VC_FS_INO_QUERIES_DIR;
+	case VC_NODE_VECTORS_DIR: return VC_FS_INO_VECTORS_DIR;
+	case VC_NODE_INDEX_DIR:
+	case VC_NODE_INDEX_FILE:
+	case VC_NODE_VECTOR: return vc_fs_lookup_ino(snapshot, node);
+	case VC_NODE_NAMED_DIR:
+	case VC_NODE_NAMED_QUERY:
+	case VC_NODE_NAMED_RESULTS: return vc_fs_named_ino(node);
+	default: break;
 	case VC_NODE_ROOT: return VC_FS_INO_ROOT;
 	case VC_NODE_CHUNKS_DIR: return VC_FS_INO_CHUNKS_DIR;
 	case VC_NODE_MANIFEST: return VC_FS_INO_MANIFEST;
@@ -53,7 +72,9 @@ static uint64_t node_ino(const vc_fs_node *node)
 
 bool vc_fs_node_is_dir(vc_fs_node_kind kind)
 {
-	return kind == VC_NODE_ROOT || kind == VC_NODE_CHUNKS_DIR;
+	return kind == VC_NODE_ROOT || kind == VC_NODE_CHUNKS_DIR || kind == VC_NODE_QUERIES_DIR ||
+	       kind == VC_NODE_NAMED_DIR || kind == VC_NODE_VECTORS_DIR ||
+	       kind == VC_NODE_INDEX_DIR;
 }
 
 static int root_lookup(const vc_fs_snapshot *snapshot, const char *name, size_t len,
@@ -71,23 +92,27 @@ static int root_lookup(const vc_fs_snapshot *snapshot, const char *name, size_t 
 	return -ENOENT;
 }
 
-static int fill(void *buf, fuse_fill_dir_t filler, const char *name, const vc_fs_node *node)
+static int fill(const vc_fs_snapshot *snapshot, void *buf, fuse_fill_dir_t filler, const char *name,
+		const vc_fs_node *node)
 {
 	struct stat st;
 
 	memset(&st, 0, sizeof(st));
-	st.st_ino = node_ino(node);
+	st.st_ino = node_ino(snapshot, node);
 	st.st_mode = vc_fs_node_is_dir(node->kind) ? S_IFDIR : S_IFREG;
 	return filler(buf, name, &st, 0, 0) ? -ENOMEM : 0;
 }
 
-static int root_list(const vc_fs_snapshot *snapshot, void *buf, fuse_fill_dir_t filler)
+static int root_list(const vc_fs_snapshot *snapshot, const vc_fs_node *dir, void *buf,
+		     fuse_fill_dir_t filler)
 {
 	for (size_t i = 0; i < sizeof(root_entries) / sizeof(root_entries[0]); i++) {
 		const struct vc_fs_entry *e = &root_entries[i];
 		vc_fs_node node = {.kind = e->kind};
 
-		if (entry_present(snapshot, e->kind) && fill(buf, filler, e->name, &node) != 0)
+		(void)dir;
+		if (entry_present(snapshot, e->kind) &&
+		    fill(snapshot, buf, filler, e->name, &node) != 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -172,15 +197,17 @@ static int chunks_lookup(const vc_fs_snapshot *snapshot, const char *name, size_
 	return -ENOENT;
 }
 
-static int chunks_list(const vc_fs_snapshot *snapshot, void *buf, fuse_fill_dir_t filler)
+static int chunks_list(const vc_fs_snapshot *snapshot, const vc_fs_node *dir, void *buf,
+		       fuse_fill_dir_t filler)
 {
 	const vc_manifest *manifest = snapshot->manifest;
 
+	(void)dir;
 	for (size_t i = 0; i < manifest->chunk_count; i++) {
 		const char *name = chunk_name(manifest, i);
 		vc_fs_node node = {.kind = VC_NODE_CHUNK, .chunk_id = manifest->chunks[i].chunk_id};
 
-		if (name != NULL && fill(buf, filler, name, &node) != 0)
+		if (name != NULL && fill(snapshot, buf, filler, name, &node) != 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -189,6 +216,10 @@ static int chunks_list(const vc_fs_snapshot *snapshot, void *buf, fuse_fill_dir_
 static const struct vc_fs_dir_ops dir_ops[] = {
     [VC_NODE_ROOT] = {root_lookup, root_list},
     [VC_NODE_CHUNKS_DIR] = {chunks_lookup, chunks_list},
+    [VC_NODE_QUERIES_DIR] = {vc_fs_queries_lookup, vc_fs_queries_list},
+    [VC_NODE_NAMED_DIR] = {vc_fs_named_lookup, vc_fs_named_list},
+    [VC_NODE_VECTORS_DIR] = {vc_fs_vectors_lookup, vc_fs_vectors_list},
+    [VC_NODE_INDEX_DIR] = {vc_fs_index_lookup, vc_fs_index_list},
 };
 
 static const struct vc_fs_dir_ops *dir_ops_of(vc_fs_node_kind kind)
@@ -233,6 +264,18 @@ static int node_size(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node
 
 	switch (node->kind) {
 	case VC_NODE_MANIFEST: *size = snapshot->manifest_bytes.len; return 0;
+	case VC_NODE_INDEX_FILE:
+		*size = snapshot->manifest->objects[node->object_index].plain_size;
+		return 0;
+	case VC_NODE_VECTOR: {
+		/* Rendered to know whether the id exists and how long its line is. */
+		int rc = vc_fs_lookup_render(fs, snapshot, node, &rendered, &len);
+
+		if (rc == 0)
+			free(rendered);
+		*size = len;
+		return rc;
+	}
 	case VC_NODE_CHUNK:
 		*size = snapshot->manifest->chunks[node->chunk_index].object.plain_size;
 		return 0;
@@ -261,20 +304,22 @@ static void fill_stat(const vc_fs *fs, const vc_fs_snapshot *snapshot, const vc_
 	time_t when = (time_t)snapshot->manifest->committed_at;
 
 	memset(st, 0, sizeof(*st));
-	st->st_ino = node_ino(node);
+	st->st_ino = node_ino(snapshot, node);
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_blksize = (blksize_t)fs->options->max_read;
 	if (vc_fs_node_is_dir(node->kind)) {
-		st->st_mode = S_IFDIR | 0555;
+		/* queries/ is open to every user for mkdir; each NAME/ is its owner's alone. */
+		st->st_mode = S_IFDIR | (node->kind == VC_NODE_QUERIES_DIR ? 0777 : 0555);
 		st->st_nlink = node->kind == VC_NODE_ROOT ? 3 : 2;
 	} else {
-		st->st_mode = S_IFREG | 0444;
+		/* query: each open has its own query, so every user may write one. */
+		st->st_mode = S_IFREG | (node->kind == VC_NODE_QUERY ? 0666 : 0444);
 		st->st_nlink = 1;
 		st->st_size = (off_t)size;
 		st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	}
-	if (node->kind == VC_NODE_STATS)
+	if (node->kind == VC_NODE_STATS || node->kind == VC_NODE_QUERY)
 		when = time(NULL); /* live counters: their time is now */
 	st->st_atim.tv_sec = when;
 	st->st_mtim.tv_sec = when;
@@ -284,7 +329,12 @@ static void fill_stat(const vc_fs *fs, const vc_fs_snapshot *snapshot, const vc_
 int vc_fs_node_stat(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node, struct stat *st)
 {
 	uint64_t size = 0;
-	int rc = node_size(fs, snapshot, node, &size);
+	int rc;
+
+	if (node->kind == VC_NODE_NAMED_DIR || node->kind == VC_NODE_NAMED_QUERY ||
+	    node->kind == VC_NODE_NAMED_RESULTS)
+		return vc_fs_named_stat(fs, NULL, node, st);
+	rc = node_size(fs, snapshot, node, &size);
 
 	if (rc == 0)
 		fill_stat(fs, snapshot, node, size, st);
@@ -302,10 +352,12 @@ int vc_fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	if (fi != NULL && fi->fh != 0) {
 		vc_fs_file *file = (vc_fs_file *)(uintptr_t)fi->fh;
 
-		if (file->node.kind == VC_NODE_STATS) {
+		if (file->node.kind == VC_NODE_STATS || file->node.kind == VC_NODE_VECTOR) {
 			fill_stat(fs, file->snapshot, &file->node, file->text_len, st);
 			return 0;
 		}
+		if (file->named != NULL)
+			return vc_fs_named_stat(fs, file->named, &file->node, st);
 		return vc_fs_node_stat(fs, file->snapshot, &file->node, st);
 	}
 	snapshot = vc_fs_snapshot_get(fs);
@@ -339,8 +391,8 @@ int vc_fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off
 		return -ENOTDIR;
 	/* The whole listing in one call (offset 0): directories are small and one listing
 	 * stays inside one epoch. */
-	if (fill(buf, filler, ".", &dir->node) != 0 ||
-	    fill(buf, filler, "..", &(vc_fs_node){.kind = VC_NODE_ROOT}) != 0)
+	if (fill(dir->snapshot, buf, filler, ".", &dir->node) != 0 ||
+	    fill(dir->snapshot, buf, filler, "..", &(vc_fs_node){.kind = VC_NODE_ROOT}) != 0)
 		return -ENOMEM;
-	return ops->list(dir->snapshot, buf, filler);
+	return ops->list(dir->snapshot, &dir->node, buf, filler);
 }

@@ -8,8 +8,8 @@
 
 #include "fs/fs.h"
 
-/* What a path names. New kinds (index/, vectors/, query, queries/) join here and in the
- * dispatch tables of tree.c. */
+/* What a path names. Each directory kind has a lookup and a list function in the dispatch
+ * table of tree.c. */
 typedef enum vc_fs_node_kind {
 	VC_NODE_ROOT,
 	VC_NODE_CHUNKS_DIR,
@@ -17,12 +17,24 @@ typedef enum vc_fs_node_kind {
 	VC_NODE_METADATA,
 	VC_NODE_STATS,
 	VC_NODE_CHUNK,
+	VC_NODE_QUERY,	       /**< query: the transaction file */
+	VC_NODE_QUERIES_DIR,   /**< queries/ */
+	VC_NODE_NAMED_DIR,     /**< queries/NAME/ */
+	VC_NODE_NAMED_QUERY,   /**< queries/NAME/query */
+	VC_NODE_NAMED_RESULTS, /**< queries/NAME/results */
+	VC_NODE_VECTORS_DIR,   /**< vectors/ */
+	VC_NODE_VECTOR,	       /**< vectors/ID.json */
+	VC_NODE_INDEX_DIR,     /**< index/ and its subdirectories */
+	VC_NODE_INDEX_FILE,    /**< an object under index/ */
 } vc_fs_node_kind;
 
 typedef struct vc_fs_node {
 	vc_fs_node_kind kind;
-	size_t chunk_index; /**< VC_NODE_CHUNK: index into manifest->chunks */
-	uint32_t chunk_id;  /**< VC_NODE_CHUNK: chunk id (stable across epochs) */
+	size_t chunk_index;  /**< VC_NODE_CHUNK: index into manifest->chunks */
+	uint32_t chunk_id;   /**< VC_NODE_CHUNK: chunk id (stable across epochs) */
+	size_t object_index; /**< INDEX_FILE: its manifest->objects entry; INDEX_DIR: one inside */
+	size_t prefix_len;   /**< INDEX_DIR: length of its path with the trailing '/' */
+	char name[256];	     /**< NAMED_*: the query's name; VECTOR: the id, decoded */
 } vc_fs_node;
 
 /* Inode numbers: fixed for the fixed files, 2^32 + chunk id for chunks (ids are never
@@ -32,7 +44,15 @@ typedef struct vc_fs_node {
 #define VC_FS_INO_METADATA 3u
 #define VC_FS_INO_STATS 4u
 #define VC_FS_INO_CHUNKS_DIR 5u
+#define VC_FS_INO_QUERY 6u
+#define VC_FS_INO_QUERIES_DIR 7u
+#define VC_FS_INO_VECTORS_DIR 8u
 #define VC_FS_INO_CHUNK_BASE (UINT64_C(1) << 32)
+/* index files and directories: 2^33 + a hash of the path; vectors: 3 × 2^32 + a hash of the
+ * id; named queries: 2^34 + 4 × their serial number (+ 1 query, + 2 results). */
+#define VC_FS_INO_INDEX_BASE (UINT64_C(2) << 32)
+#define VC_FS_INO_VECTOR_BASE (UINT64_C(3) << 32)
+#define VC_FS_INO_NAMED_BASE (UINT64_C(4) << 32)
 
 /**
  * An open file: the node and the epoch it was opened in (referenced), and
@@ -42,8 +62,10 @@ typedef struct vc_fs_file {
 	struct vc_fs_file *prev, *next; /**< on vc_fs.files */
 	vc_fs_node node;
 	vc_fs_snapshot *snapshot;
-	char *text;
+	char *text; /**< stats.json, vectors/ID.json, index files: the bytes this open reads */
 	size_t text_len;
+	struct vc_fs_query *query; /**< VC_NODE_QUERY: this open file's query and results */
+	struct vc_fs_named *named; /**< VC_NODE_NAMED_*: the named query, referenced */
 	/* The last backend failure of a read on this file (monotonic ns) and its errno. */
 	atomic_uint_least64_t failed_at_ns;
 	atomic_int failed_errno;
