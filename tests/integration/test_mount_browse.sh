@@ -19,7 +19,11 @@ kill -0 "$DAEMON_PID" || fail "daemon pid $DAEMON_PID from stats.json is not run
 grep -q "^dir:$S \|^$S " /proc/mounts || fail "fsname is not the session path"
 
 step "ls lists the tree; stat needs no decryption"
-[ "$(ls "$M" | tr '\n' ' ')" = "chunks manifest.json metadata.json stats.json " ] ||
+# index/ is listed when the session stores index objects (an id index at least)
+if jq -e '[.objects[]?.path | select(startswith("index/"))] | length > 0' "$S/manifest.json" \
+	>/dev/null; then index="index "; else index=""; fi
+[ "$(ls "$M" | tr '\n' ' ')" = \
+	"chunks ${index}manifest.json metadata.json queries query stats.json vectors " ] ||
 	fail "root listing: $(ls "$M")"
 [ "$(ls "$M/chunks" | wc -l)" -eq "$chunks" ] || fail "chunks/ lists $(ls "$M/chunks" | wc -l)"
 ls -la "$M/chunks" >/dev/null
