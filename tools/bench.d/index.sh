@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Index benchmark (tools/bench index [--quick] [--index KIND] [--keep]): recall@10 and latency of
+# vchunk search on real data (Fashion-MNIST 784-d and 384-d; full mode adds 1M x 384 synthetic)
+# against hnswlib and faiss, cold open + first query, peak RSS and import time; rewrites the
+# "Index" section of docs/BENCHMARKS.md with the machine, the commands and the tables.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BUILD=${VCHUNK_BENCH_BUILD:-$ROOT/build-bench}
+CACHE=${VCHUNK_BENCH_CACHE:-/var/tmp/vchunk-bench}
+WORK=$CACHE/work
+HELPERS=$ROOT/tools/bench.d/index
+DOC=$ROOT/docs/BENCHMARKS.md
+PY=/usr/bin/python3 # Debian's python: numpy, hnswlib and faiss come from Debian packages
+
+MODE=full
+INDEX=auto
+KEEP=no
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) MODE=quick ;;
+	--index) INDEX=$2; shift ;;
+	--keep) KEEP=yes ;;
+	*) echo "index: unknown option '$1' (--quick, --index KIND, --keep)" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+QUERIES=1000 # ann-benchmarks style latency runs: the first 1,000 queries
+WARMUP=200
+CACHE_MB=150 # the library default, and the cache the targets name
+COLD_RUNS=5
+if [ "$MODE" = quick ]; then
+	DATASETS="fmnist-784 fmnist-384"
+	EF_SWEEP="16,64,256"
+	NPROBE_SWEEP="1,4,16,64"
+	COLD_RUNS=3
+else
+	DATASETS="fmnist-784 fmnist-384 synth-1m-384"
+	EF_SWEEP="16,32,64,128,256"
+	NPROBE_SWEEP="1,2,4,8,16,32,64"
+fi
+# Exact search reads every chunk per query; cap its query count where that is slow.
+exact_queries() { case "$1" in synth-1m-*) echo 20 ;; *) echo 200 ;; esac; }
+
+RUN=$WORK/results
+rm -rf "$WORK"
+mkdir -p "$RUN"
+[ "$KEEP" = yes ] || trap 'rm -rf "$WORK/sessions"' EXIT
+: >"$RUN/commands.txt"
+# run CMD...: log the command for the report, then run it.
+run() {
+	printf '%s\n' "$*" >>"$RUN/commands.txt"
+	"$@"
+}
+
+echo "index: building $BUILD (release)"
+[ -d "$BUILD" ] || meson setup "$BUILD" -Dbuildtype=release >/dev/null
+meson compile -C "$BUILD" -j 2 src/cli/vchunk tools/bench_index >/dev/null
+VCHUNK=$BUILD/src/cli/vchunk
+BENCH=$BUILD/tools/bench_index
+
+# What the CLI offers: `vchunk import --index KIND` and which kinds (from its --help).
+HELP=$("$VCHUNK" import --help)
+KINDS=$(printf '%s\n' "$HELP" | sed -n 's/.*\[--index \([a-z|]*\)\].*/\1/p' | head -1)
+if [ -z "$KINDS" ]; then
+	echo "index: vchunk import has no --index option: sessions are imported without one"
+	INDEX_ARGS=()
+	INDEX_NOTE="vchunk import has no --index option (exact search only)"
+elif ! printf '%s\n' "$KINDS" | tr '|' '\n' | grep -qx "$INDEX"; then
+	echo "index: --index $INDEX is not offered by vchunk import (kinds: $KINDS)" >&2
+	exit 2
+else
+	INDEX_ARGS=(--index "$INDEX")
+	INDEX_NOTE="vchunk import --index $INDEX (kinds offered: $KINDS)"
+fi
+# Settings: the session's defaults first (they also warm the cache), the sweeps, exact last.
+SETTINGS=default
+offers() { printf '%s\n' "$KINDS" | tr '|' '\n' | grep -qx "$1"; }
+if offers ivf; then
+	for v in ${NPROBE_SWEEP//,/ }; do SETTINGS+=",nprobe=$v"; done
+	SWEEPS_NOTE="nprobe {$NPROBE_SWEEP} measured"
+else
+	SWEEPS_NOTE="nprobe sweep not run (vchunk import offers no ivf index)"
+fi
+if offers hnsw; then
+	for v in ${EF_SWEEP//,/ }; do SETTINGS+=",ef=$v"; done
+	SWEEPS_NOTE+="; ef {$EF_SWEEP} measured"
+else
+	SWEEPS_NOTE+="; ef sweep not run (vchunk import offers no hnsw index)"
+fi
+SETTINGS+=",exact"
+echo "index: $INDEX_NOTE; $SWEEPS_NOTE; plus default and exact"
+
+echo "index: preparing data in $CACHE"
+run "$PY" "$HELPERS/data.py" --cache "$CACHE" --datasets "$(echo $DATASETS | tr ' ' ,)"
+mkdir -p "$WORK/sessions"
+run "$VCHUNK" keygen "$WORK/key" >/dev/null
+
+# drop_page_cache: make the next read come from the disk (root only; says so otherwise).
+drop_page_cache() {
+	if [ -w /proc/sys/vm/drop_caches ]; then
+		sync
+		echo 3 >/proc/sys/vm/drop_caches
+		echo dropped
+	else
+		echo "not dropped (not root)"
+	fi
+}
+# time_field FILE NAME: one field of /usr/bin/time -v output.
+time_field() { sed -n "s/^\s*$2: //p" "$1"; }
+wall_seconds() { time_field "$1" 'Elapsed (wall clock) time (h:mm:ss or m:ss)' |
+	awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }'; }
+
+for ds in $DATASETS; do
+	data=$CACHE/$ds
+	out=$RUN/$ds
+	session=$WORK/sessions/$ds
+	files=("$data/queries.fvecs" "$data/gt.ivecs" "$data/gt_dist.fvecs")
+	mkdir -p "$out"
+
+	echo "index: $ds: import"
+	run /usr/bin/time -v -o "$out/import.time" "$VCHUNK" import --key "$WORK/key" \
+		--metric l2 "${INDEX_ARGS[@]}" "$data/base.fvecs" "$session" | tee "$out/import.out"
+
+	echo "index: $ds: warm sweep ($SETTINGS)"
+	run "$BENCH" --settings "$SETTINGS" --queries "$QUERIES" \
+		--exact-queries "$(exact_queries "$ds")" --warmup "$WARMUP" --cache-mb "$CACHE_MB" \
+		"$session" "$WORK/key" "${files[@]}" >"$out/ours.tsv"
+
+	# The fastest setting reaching recall 0.95 is the one the cold and memory figures use.
+	pick=$(awk -F'\t' 'NR > 1 && $3 > 0 && $4 >= 0.95 && (best == "" || $5 < p50) {
+		best = $2; p50 = $5 } END { print best == "" ? "default" : best }' "$out/ours.tsv")
+	echo "$pick" >"$out/pick"
+
+	echo "index: $ds: cold open + first query ($COLD_RUNS runs, setting $pick)"
+	for i in $(seq 0 $((COLD_RUNS - 1))); do
+		drop=$(drop_page_cache)
+		run "$BENCH" --cold "$i" --settings "$pick" --cache-mb "$CACHE_MB" \
+			"$session" "$WORK/key" "${files[@]}" >"$out/cold.$i.tsv"
+		echo "$drop" >"$out/cold.$i.drop"
+	done
+
+	echo "index: $ds: peak RSS with a $CACHE_MB MB cache (setting $pick)"
+	run /usr/bin/time -v -o "$out/rss.time" "$BENCH" --settings "$pick" --queries "$QUERIES" \
+		--exact-queries "$(exact_queries "$ds")" --warmup 0 --cache-mb "$CACHE_MB" \
+		"$session" "$WORK/key" "${files[@]}" >/dev/null
+
+	echo "index: $ds: anchors (hnswlib, faiss IndexIVFFlat)"
+	run "$PY" "$HELPERS/anchors.py" --data "$data" --queries "$QUERIES" --ef "$EF_SWEEP" \
+		--nprobe "$NPROBE_SWEEP" --index-cache "$CACHE/anchors" --out "$out/anchors.tsv" \
+		--build-out "$out/anchors-build.tsv"
+
+	{
+		printf 'import_s\t%s\n' "$(wall_seconds "$out/import.time")"
+		printf 'import_rss_kb\t%s\n' "$(time_field "$out/import.time" 'Maximum resident set size (kbytes)')"
+		printf 'rss_kb\t%s\n' "$(time_field "$out/rss.time" 'Maximum resident set size (kbytes)')"
+		printf 'stored_bytes\t%s\n' "$(du -sb "$session" | cut -f1)"
+		printf 'chunks\t%s\n' "$(ls "$session/chunks" | wc -l)"
+		printf 'index_objects\t%s\n' "$(find "$session/index" -type f 2>/dev/null | wc -l)"
+		printf 'exact_queries\t%s\n' "$(exact_queries "$ds")"
+		printf 'data\t%s\n' "$data"
+		printf 'pick\t%s\n' "$pick"
+		printf 'page_cache\t%s\n' "$(cat "$out"/cold.*.drop | sort -u | tr '\n' ' ')"
+	} >"$out/figures.tsv"
+	[ "$KEEP" = yes ] || rm -rf "$session"
+done
+
+{
+	printf 'mode\t%s\n' "$MODE"
+	printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+	printf 'cpu\t%s\n' "$(lscpu | sed -n 's/^Model name:\s*//p' | head -1)"
+	printf 'cpus\t%s\n' "$(nproc)"
+	printf 'memory_gib\t%s\n' "$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
+	printf 'kernel\t%s\n' "$(uname -r)"
+	printf 'load\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+	printf 'index_note\t%s\n' "$INDEX_NOTE"
+	printf 'sweeps_note\t%s\n' "$SWEEPS_NOTE"
+	printf 'queries\t%s\n' "$QUERIES"
+	printf 'warmup\t%s\n' "$WARMUP"
+	printf 'cache_mb\t%s\n' "$CACHE_MB"
+	printf 'datasets\t%s\n' "$DATASETS"
+	printf 'cache\t%s\n' "$CACHE"
+	printf 'commit\t%s\n' "$(git -C "$ROOT" rev-parse --short HEAD)"
+} >"$RUN/run.tsv"
+# Commands as run, with the long paths named once.
+sed -e "s|$BUILD/|build-bench/|g" -e "s|$HELPERS/|tools/bench.d/index/|g" \
+	-e "s|$WORK|\$WORK|g" -e "s|$CACHE|\$CACHE|g" "$RUN/commands.txt" >"$RUN/commands.md"
+
+section=$("$PY" "$HELPERS/report.py" "$RUN")
+mkdir -p docs
+if [ ! -f "$DOC" ]; then
+	printf '# Benchmarks\n\nFigures measured on this project'"'"'s machine by `tools/bench`; each section says how.\n' >"$DOC"
+fi
+"$PY" - "$DOC" "$section" <<'PY'
+import re, sys
+path, section = sys.argv[1], sys.argv[2].rstrip() + "\n"
+text = open(path).read()
+pattern = re.compile(r"^## Index\n.*?(?=^## |\Z)", re.S | re.M)
+if pattern.search(text):
+    text = pattern.sub(lambda m: section + "\n", text, count=1)
+else:
+    text = text.rstrip() + "\n\n" + section
+open(path, "w").write(text.rstrip() + "\n")
+PY
+printf '%s\n' "$section"
+echo "index: wrote the Index section of docs/BENCHMARKS.md (raw results in $RUN)"
