@@ -89,8 +89,12 @@ static int open_node(vc_fs *fs, vc_fs_file *file, struct fuse_file_info *fi)
 			return vc_fs_fail(fs, "reading", "metadata.cbor", err);
 		return 0; /* changes with the epoch under the same name: no keep_cache */
 	case VC_NODE_CHUNK:
-		/* A chunk id is never reused, so this name always holds these bytes. */
-		if (getenv("VCFS_DIRECT"))
+		/*
+		 * A chunk id is never reused, so this name always holds these bytes: the kernel
+		 * may keep them across opens. With -o direct_io every read(2) goes to us as one
+		 * request of up to max_read instead (see docs/MOUNT.md, Performance).
+		 */
+		if (fs->options->direct_io)
 			fi->direct_io = 1;
 		else
 			fi->keep_cache = 1;
@@ -298,8 +302,6 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	 * (manifest.json, metadata.json) drop their page cache on every open: no need for the
 	 * kernel to re-check attributes on reads to invalidate cached data. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	if (getenv("VCFS_SPLICE") && (conn->capable & FUSE_CAP_SPLICE_WRITE))
-		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	vc_fs_log(LOG_DEBUG, "kernel FUSE %u.%u, max_read %u, max_readahead %u, max_write %u",
 		  conn->proto_major, conn->proto_minor, conn->max_read, conn->max_readahead,
 		  conn->max_write);

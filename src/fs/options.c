@@ -52,6 +52,7 @@ static const struct vc_fs_setting settings[] = {
      false},
     {"max_threads", VC_FS_SET_MAX_THREADS, SETTING_UNSIGNED, FIELD(max_threads), 1, 256, false},
     {"max_read", VC_FS_SET_MAX_READ, SETTING_UNSIGNED, FIELD(max_read), 4096, 16777216, false},
+    {"direct_io", VC_FS_SET_DIRECT_IO, SETTING_FLAG, FIELD(direct_io), 0, 0, true},
     {"debug", VC_FS_SET_DEBUG, SETTING_FLAG, FIELD(debug), 0, 0, true},
     {"config", 0, SETTING_PATH, FIELD(config_file), 0, 0, false},
     {"passphrase_fd", 0, SETTING_INT, FIELD(passphrase_fd), 0, INT_MAX, false},
@@ -79,6 +80,7 @@ static const struct fuse_opt fuse_option_table[] = {
     FUSE_OPT_KEY("manifest_ttl=", KEY_SETTING),
     FUSE_OPT_KEY("max_threads=", KEY_SETTING),
     FUSE_OPT_KEY("max_read=", KEY_SETTING),
+    FUSE_OPT_KEY("direct_io", KEY_SETTING),
     FUSE_OPT_KEY("config=", KEY_SETTING),
     FUSE_OPT_KEY("passphrase_fd=", KEY_SETTING),
     FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -571,6 +573,8 @@ void vc_fs_options_usage(const char *program)
 	       "  -o manifest_ttl=SECONDS  look for a new epoch this often, 0: never (default %u)\n"
 	       "  -o max_threads=N       FUSE worker threads (default %u)\n"
 	       "  -o max_read=BYTES      largest read request (default %u)\n"
+	       "  -o direct_io           chunk reads bypass the kernel page cache: faster\n"
+	       "                         first reads with large requests, slower small reads\n"
 	       "  -o allow_other         let other users see the mount\n"
 	       "  -o ro                  accepted and ignored (only the query files take writes)\n"
 	       "  -o config=FILE         read FILE instead of %s and\n"

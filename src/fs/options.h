@@ -33,6 +33,7 @@ enum {
 	VC_FS_SET_DEBUG = 1u << 7,
 	VC_FS_SET_MAX_THREADS = 1u << 8,
 	VC_FS_SET_MAX_READ = 1u << 9,
+	VC_FS_SET_DIRECT_IO = 1u << 10,
 };
 
 /**
@@ -55,6 +56,7 @@ typedef struct vc_fs_options {
 	unsigned max_threads;  /**< max_threads= FUSE worker threads */
 	unsigned max_read;     /**< max_read= largest read request, bytes */
 	bool allow_other;
+	bool direct_io;	    /**< direct_io: chunk reads bypass the kernel page cache */
 	bool debug;	    /**< -d / -o debug: FUSE request trace and debug log lines */
 	bool foreground;    /**< -f (implied by -d) */
 	bool single_thread; /**< -s */
