@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "format/chunk_codec.h"
-#include "session/session_i.h"
+#include "session/verify_i.h"
 #include "util/error_i.h"
 
 typedef struct verify_run {
@@ -13,6 +13,7 @@ typedef struct verify_run {
 	const vc_manifest *manifest;
 	vc_verify_fn report;
 	void *report_ctx;
+	vc_index_check index;
 	size_t problems;
 	vc_err first_err;
 } verify_run;
@@ -27,7 +28,8 @@ static void problem(verify_run *run, const char *path, vc_err err)
 }
 
 /* Fetch, check the hash, authenticate every frame and decrypt: the checks every object gets. */
-static vc_err open_object(verify_run *run, const vc_object_ref *ref, vc_bytes *plain)
+static vc_err open_object(verify_run *run, const vc_object_ref *ref, vc_bytes *plain,
+			  vc_frame_loc **locs_out)
 {
 	vc_frame_loc *locs = NULL;
 	vc_object_ctx octx;
@@ -41,7 +43,10 @@ static vc_err open_object(verify_run *run, const vc_object_ref *ref, vc_bytes *p
 		return err;
 	vc_session_object_ctx(run->session, ref->path, &octx);
 	err = vc_envelope_frames(&octx, stored.data, stored.len, &locs, &frames);
-	free(locs);
+	if (locs_out != NULL && err == VC_OK)
+		*locs_out = locs;
+	else
+		free(locs);
 	if (err == VC_OK && frames != ref->frame_count)
 		err = vc_fail(VC_ERR_CORRUPT, "%s: holds %u frames, the manifest says %u",
 			      ref->path, frames, ref->frame_count);
@@ -58,21 +63,29 @@ static vc_err open_object(verify_run *run, const vc_object_ref *ref, vc_bytes *p
 	return err;
 }
 
-static vc_err verify_chunk(verify_run *run, const vc_chunk_ref *ref)
+static vc_err verify_chunk(verify_run *run, size_t index, const vc_chunk_ref *ref)
 {
+	vc_frame_loc *locs = NULL;
 	vc_chunk *chunk = NULL;
 	vc_bytes plain;
 	vc_err err;
 
-	err = open_object(run, &ref->object, &plain);
-	if (err != VC_OK)
+	err = open_object(run, &ref->object, &plain, &locs);
+	if (err != VC_OK) {
+		free(locs);
 		return err;
+	}
 	err = vc_chunk_decode(plain.data, plain.len, &chunk);
 	vc_bytes_free(&plain);
-	if (err != VC_OK)
+	if (err != VC_OK) {
+		free(locs);
 		return vc_session_name_path(err, ref->object.path);
+	}
 	err = vc_session_check_chunk(run->manifest, ref, chunk);
+	if (err == VC_OK)
+		err = vc_index_check_chunk(&run->index, index, chunk, locs, ref->object.path);
 	vc_chunk_free(chunk);
+	free(locs);
 	return err;
 }
 
@@ -82,7 +95,7 @@ static vc_err verify_object(verify_run *run, const vc_object_ref *ref)
 	vc_bytes plain;
 	vc_err err;
 
-	err = open_object(run, ref, &plain);
+	err = open_object(run, ref, &plain, NULL);
 	if (err != VC_OK || strcmp(ref->path, "metadata.cbor") != 0) {
 		vc_bytes_free(&plain);
 		return err;
@@ -104,12 +117,17 @@ vc_err vc_session_verify(vc_session *session, vc_verify_fn report, void *ctx)
 	vc_err err;
 
 	run.manifest = vc_session_manifest_get(session);
+	const char *index_path;
+
 	objects = run.manifest->chunk_count + run.manifest->object_count;
+	err = vc_index_check_load(session, run.manifest, &run.index, &index_path);
+	if (err != VC_OK)
+		problem(&run, index_path, err);
 	/* Every object is checked even after a failure: the report lists all damage at once. */
 	for (size_t i = 0; i < run.manifest->chunk_count; i++) {
 		const vc_chunk_ref *ref = &run.manifest->chunks[i];
 
-		err = verify_chunk(&run, ref);
+		err = verify_chunk(&run, i, ref);
 		if (err != VC_OK)
 			problem(&run, ref->object.path, err);
 	}
@@ -120,6 +138,7 @@ vc_err vc_session_verify(vc_session *session, vc_verify_fn report, void *ctx)
 		if (err != VC_OK)
 			problem(&run, ref->path, err);
 	}
+	vc_index_check_free(&run.index);
 	vc_session_manifest_put(session, run.manifest);
 	if (run.problems > 0)
 		return vc_fail(run.first_err, "verify: %zu of %zu objects of %s have problems",

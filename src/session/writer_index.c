@@ -49,6 +49,8 @@ static vc_err end_chunk(layout *l)
 		s->sealed_len = locs[s->frame_index].sealed_len;
 	}
 	free(locs);
+	/* Rows are read in list order, scattered over the spool: drop what this chunk touched. */
+	vc_spool_drop_pages(&l->w->spool);
 	l->chunk_first_segment = l->segment_count;
 	l->frames = 0;
 	l->rows_in_chunk = 0;
