@@ -17,7 +17,7 @@ static const vc_command commands[] = {
      vc_cmd_keygen},
     {"import", "create a session from a .jsonl, .csv, .fvecs or .npy file",
      "vchunk import [--key FILE | --passphrase | --no-encryption] [--chunk-size N] "
-     "[--metric cosine|l2|dot] [--index auto|flat|ivf] [--nlist N] INPUT SESSION",
+     "[--metric cosine|l2|dot] [--index auto|flat|ivf|hnsw] [--nlist N] INPUT SESSION",
      "Creates a new session at SESSION (a directory, dir:PATH or s5+http://HOST:PORT/PATH)\n"
      "from INPUT, chosen by extension:\n"
      "  .jsonl  one {\"id\": \"...\", \"vector\": [...], \"metadata\": {...}} per line\n"
@@ -34,7 +34,8 @@ static const vc_command commands[] = {
      "  -c, --chunk-size N   vectors per chunk (default 10000)\n"
      "  -m, --metric NAME    cosine (default), l2 or dot\n"
      "      --index KIND     auto (default: flat below 20000 vectors, ivf from there),\n"
-     "                       flat (exact search only) or ivf (clustered chunks + lists)\n"
+     "                       flat (exact search only), ivf (clustered chunks + lists) or\n"
+     "                       hnsw (a graph over every vector, held in memory when queried)\n"
      "      --nlist N        IVF lists (default about sqrt(vectors))\n",
      vc_cmd_import},
     {"inspect", "describe a session (no key needed; with a key the MAC is checked)",

@@ -402,7 +402,8 @@ static vc_err fetch_frame(frame_ctx *ctx, const vc_object_ctx *octx, const vc_fr
 		err = vc_chunk_decode_frame(plain, loc->plain_len, ctx->ref->chunk_id,
 					    ctx->manifest->dim, chunk);
 	free(plain);
-	if (err == VC_OK && ctx->hint != NULL && (*chunk)->count != ctx->hint->rows) {
+	if (err == VC_OK && ctx->hint != NULL && ctx->hint->rows != 0 &&
+	    (*chunk)->count != ctx->hint->rows) {
 		uint32_t rows = (*chunk)->count;
 
 		vc_chunk_free(*chunk);

@@ -12,6 +12,7 @@
 #include "format/manifest_codec.h"
 #include "index/ivf_dir.h"
 #include "search/flat.h"
+#include "search/hnsw_search.h"
 #include "search/ivf_search.h"
 #include "session/session_i.h"
 #include "util/error_i.h"
@@ -329,6 +330,7 @@ static void snapshot_free(vc_snapshot *snap)
 	if (snap == NULL)
 		return;
 	vc_ivf_dir_free(snap->ivf_dir);
+	vc_hnsw_tier_free(snap->hnsw_tier);
 	vc_manifest_free(snap->manifest);
 	free(snap);
 }
@@ -446,6 +448,8 @@ vc_err vc_session_search(vc_session *session, const vc_query *query, vc_results 
 	/* ef and nprobe steer the approximate indexes; exact search has nothing to tune. */
 	if (err == VC_OK && !query->exact && manifest->index.kind == VC_INDEX_KIND_IVF)
 		err = vc_search_ivf(session, manifest, query, out);
+	else if (err == VC_OK && !query->exact && manifest->index.kind == VC_INDEX_KIND_HNSW)
+		err = vc_search_hnsw(session, manifest, query, out);
 	else if (err == VC_OK)
 		err = vc_search_flat(session, manifest, query, out);
 	vc_session_manifest_put(session, manifest);
@@ -511,6 +515,56 @@ vc_err vc_session_ivf_dir(vc_session *session, const vc_manifest *manifest,
 	*dir = snap->ivf_dir;
 	pthread_mutex_unlock(&session->lock);
 	vc_ivf_dir_free(loaded);
+	return VC_OK;
+}
+
+static vc_err load_hnsw_tier(vc_session *session, const vc_manifest *manifest,
+			     vc_hnsw_tier **out)
+{
+	vc_bytes plain;
+	vc_err err;
+
+	err = vc_session_read_object(session, manifest, "index/hnsw.bin", &plain);
+	if (err != VC_OK)
+		return err;
+	err = vc_hnsw_tier_decode(plain.data, plain.len, manifest, out);
+	vc_bytes_free(&plain);
+	return err;
+}
+
+vc_err vc_session_hnsw_tier(vc_session *session, const vc_manifest *manifest,
+			    const struct vc_hnsw_tier **tier)
+{
+	vc_snapshot *snap;
+	vc_hnsw_tier *loaded = NULL;
+	vc_err err;
+
+	*tier = NULL;
+	if (manifest->index.kind != VC_INDEX_KIND_HNSW)
+		return vc_fail(VC_ERR_NOT_FOUND, "session %s has no HNSW index", session->uri);
+	pthread_mutex_lock(&session->lock);
+	for (snap = session->snapshots; snap != NULL && snap->manifest != manifest;
+	     snap = snap->next)
+		;
+	if (snap != NULL)
+		*tier = snap->hnsw_tier;
+	pthread_mutex_unlock(&session->lock);
+	if (snap == NULL)
+		return vc_fail(VC_ERR_INVALID, "manifest is not a snapshot of session %s",
+			       session->uri);
+	if (*tier != NULL)
+		return VC_OK;
+	err = load_hnsw_tier(session, manifest, &loaded);
+	if (err != VC_OK)
+		return err;
+	pthread_mutex_lock(&session->lock);
+	if (snap->hnsw_tier == NULL) {
+		snap->hnsw_tier = loaded;
+		loaded = NULL;
+	}
+	*tier = snap->hnsw_tier;
+	pthread_mutex_unlock(&session->lock);
+	vc_hnsw_tier_free(loaded);
 	return VC_OK;
 }
 

@@ -26,6 +26,7 @@
 typedef struct vc_snapshot {
 	vc_manifest *manifest;
 	struct vc_ivf_dir *ivf_dir; /* index/ivf.bin, loaded at the first IVF query */
+	struct vc_hnsw_tier *hnsw_tier; /* index/hnsw.bin, loaded at the first HNSW query */
 	uint64_t refs; /* readers holding it, plus one while it is current */
 	struct vc_snapshot *next;
 } vc_snapshot;
@@ -67,7 +68,7 @@ typedef struct vc_load_counters {
 typedef struct vc_frame_hint {
 	uint64_t offset;
 	uint32_t sealed_len;
-	uint32_t rows;
+	uint32_t rows; /* checked against the decoded frame; 0: not known */
 	const uint8_t *header_hash; /* VC_HASH_BYTES, vouched for by an authenticated index */
 } vc_frame_hint;
 
@@ -91,6 +92,10 @@ vc_err vc_session_frame_get(vc_session *session, const vc_manifest *manifest, si
  */
 vc_err vc_session_ivf_dir(vc_session *session, const vc_manifest *manifest,
 			  const struct vc_ivf_dir **dir);
+
+/** As vc_session_ivf_dir, for the HNSW graph of an HNSW session. */
+vc_err vc_session_hnsw_tier(vc_session *session, const vc_manifest *manifest,
+			    const struct vc_hnsw_tier **tier);
 
 /**
  * An index object's plaintext through the cache (key from its header hash;

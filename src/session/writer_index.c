@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/hnsw.h"
 #include "index/ivf_dir.h"
+#include "search/hnsw_search.h"
 #include "search/distance.h"
 #include "session/writer_i.h"
 #include "util/error_i.h"
@@ -31,6 +33,7 @@ typedef struct layout {
 	vc_ivf_segment *segments;
 	uint64_t segment_count, segment_cap;
 	uint64_t chunk_first_segment; /* first segment of the filling chunk */
+	vc_frame_loc **chunk_locs;    /* HNSW layout: every chunk's frame table, kept */
 } layout;
 
 /* Seal the filling chunk; record its frames' byte ranges in the segments it holds. */
@@ -41,7 +44,11 @@ static vc_err end_chunk(layout *l)
 
 	if (l->w->builder == NULL)
 		return VC_OK;
-	err = vc_writer_seal_chunk(l->w, l->segments != NULL ? &locs : NULL);
+	err = vc_writer_seal_chunk(l->w, l->segments != NULL || l->chunk_locs != NULL ? &locs : NULL);
+	if (err == VC_OK && l->chunk_locs != NULL) {
+		l->chunk_locs[l->w->chunk_count - 1] = locs;
+		locs = NULL;
+	}
 	for (uint64_t i = l->chunk_first_segment; err == VC_OK && i < l->segment_count; i++) {
 		vc_ivf_segment *s = &l->segments[i];
 
@@ -475,6 +482,135 @@ static vc_err write_id_shards(layout *l)
 	return err;
 }
 
+/* Build the graph over every spooled row, in spool order: node i is row i. */
+static vc_err build_graph(vc_writer *w, vc_hnsw **out)
+{
+	vc_hnsw_params params;
+	vc_err err;
+
+	vc_hnsw_params_default(&params);
+	if (w->hnsw_m)
+		params.m = w->hnsw_m;
+	if (w->hnsw_ef_construction)
+		params.ef_construction = w->hnsw_ef_construction;
+	if (w->total > UINT32_MAX)
+		return vc_fail(VC_ERR_INVALID, "an HNSW index holds at most %u vectors", UINT32_MAX);
+	err = vc_hnsw_create(w->dim, w->metric, &params, out);
+	if (err == VC_OK)
+		err = vc_hnsw_reserve(*out, (uint32_t)w->total);
+	for (uint64_t row = 0; row < w->total && err == VC_OK; row++) {
+		uint32_t node;
+
+		err = vc_hnsw_add(*out, vc_spool_vector(&w->spool, row), &node);
+		if (row % ASSIGN_BLOCK == ASSIGN_BLOCK - 1)
+			vc_spool_drop_pages(&w->spool);
+	}
+	vc_spool_drop_pages(&w->spool);
+	return err;
+}
+
+/* The default ef: the smallest of a ladder whose searches find CALIBRATION_RECALL of the sample
+ * queries' exact neighbours (each query is itself a node, so it is skipped in the answers). */
+static vc_err calibrate_ef(const vc_writer *w, vc_hnsw *hnsw, uint32_t *ef)
+{
+	static const uint32_t ladder[] = {16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
+	uint32_t nq = w->total - 1 < CALIBRATION_QUERIES ? (uint32_t)w->total - 1
+							 : CALIBRATION_QUERIES;
+	vc_topk *truth = calloc(nq ? nq : 1, sizeof(*truth));
+	vc_scored found[CALIBRATION_K + 1];
+	uint64_t *qrows = NULL;
+	float *q = NULL;
+	vc_err err = VC_OK;
+
+	*ef = ladder[sizeof(ladder) / sizeof(ladder[0]) - 1];
+	if (truth == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory calibrating ef");
+	for (uint32_t i = 0; i < nq && err == VC_OK; i++)
+		err = vc_topk_init(&truth[i], CALIBRATION_K);
+	if (err == VC_OK && nq > 0)
+		err = calibration_queries(w, nq, &q, &qrows);
+	if (err == VC_OK && nq > 0)
+		err = calibration_truth(w, q, qrows, nq, truth);
+	for (size_t e = 0; e < sizeof(ladder) / sizeof(ladder[0]) && err == VC_OK; e++) {
+		uint64_t hits = 0, wanted = 0;
+
+		for (uint32_t i = 0; i < nq && err == VC_OK; i++) {
+			size_t n = 0;
+
+			err = vc_hnsw_search(hnsw, q + (size_t)i * w->dim, CALIBRATION_K + 1,
+					     ladder[e], NULL, NULL, found, &n);
+			for (size_t j = 0; j < truth[i].count; j++)
+				for (size_t f = 0; f < n; f++)
+					hits += found[f].key == truth[i].items[j].key;
+			wanted += truth[i].count;
+		}
+		if (err == VC_OK && (double)hits >= CALIBRATION_RECALL * (double)wanted) {
+			*ef = ladder[e];
+			break;
+		}
+	}
+	for (uint32_t i = 0; i < nq; i++)
+		vc_topk_free(&truth[i]);
+	free(truth);
+	free(q);
+	free(qrows);
+	return err;
+}
+
+/* index/hnsw.bin: the graph and, per node, where its row lies (vc_hnsw_tier_encode). */
+static vc_err write_graph(layout *l, vc_hnsw *hnsw)
+{
+	vc_hnsw_node_loc *map = malloc((l->w->total + 1) * sizeof(*map));
+	vc_bytes plain = {0};
+	vc_err err;
+
+	if (map == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory writing index/hnsw.bin");
+	for (uint64_t i = 0; i < l->w->total; i++) {
+		const vc_id_entry *e = &l->entries[i];
+		const vc_frame_loc *loc = &l->chunk_locs[e->chunk_index][e->frame_index];
+
+		map[i].chunk_index = e->chunk_index;
+		map[i].frame_index = e->frame_index;
+		map[i].row_in_frame = e->row_in_frame;
+		map[i].sealed_len = loc->sealed_len;
+		map[i].offset = loc->offset;
+	}
+	err = vc_hnsw_tier_encode(hnsw, map, l->w->total, &plain);
+	if (err == VC_OK)
+		err = vc_writer_put_plain(l->w, "index/hnsw.bin", &plain);
+	vc_bytes_free(&plain);
+	free(map);
+	return err;
+}
+
+/* Rows in arrival order (frames of about 1 MiB, cluster -1) plus the graph over all of them. */
+static vc_err layout_hnsw(layout *l)
+{
+	vc_writer *w = l->w;
+	vc_hnsw *hnsw = NULL;
+	vc_err err;
+
+	l->chunk_locs = calloc(w->total / w->chunk_size + 2, sizeof(*l->chunk_locs));
+	if (l->chunk_locs == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory laying out %llu rows",
+			       (unsigned long long)w->total);
+	err = build_graph(w, &hnsw);
+	if (err == VC_OK)
+		err = calibrate_ef(w, hnsw, &w->index.ef_search);
+	if (err == VC_OK)
+		err = layout_flat(l);
+	if (err == VC_OK)
+		err = write_graph(l, hnsw);
+	w->index.kind = VC_INDEX_KIND_HNSW;
+	vc_hnsw_free(hnsw);
+	for (size_t c = 0; c < w->chunk_count; c++)
+		free(l->chunk_locs[c]);
+	free(l->chunk_locs);
+	l->chunk_locs = NULL;
+	return err;
+}
+
 vc_err vc_writer_layout(vc_writer *writer)
 {
 	layout l = {.w = writer};
@@ -483,11 +619,6 @@ vc_err vc_writer_layout(vc_writer *writer)
 	vc_err err;
 
 	memset(&writer->index, 0, sizeof(writer->index));
-	if (writer->index_type == VC_INDEX_HNSW)
-		return vc_fail(VC_ERR_UNSUPPORTED,
-			       "%s: an HNSW index for a whole import is not built by this version; "
-			       "use --index ivf or auto",
-			       writer->uri);
 	err = vc_spool_map(&writer->spool);
 	if (err != VC_OK)
 		return err;
@@ -495,7 +626,10 @@ vc_err vc_writer_layout(vc_writer *writer)
 	if (l.entries == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory laying out %llu rows",
 			       (unsigned long long)writer->total);
-	err = ivf ? layout_ivf(&l) : layout_flat(&l);
+	if (writer->index_type == VC_INDEX_HNSW)
+		err = layout_hnsw(&l);
+	else
+		err = ivf ? layout_ivf(&l) : layout_flat(&l);
 	if (err == VC_OK)
 		err = write_id_shards(&l);
 	free(l.entries);

@@ -70,12 +70,12 @@ static void make_data(fixture *fx)
 			fx->queries[q][d] = centres[(q * 7) % CLUSTERS][d] + 2.0f * next_value(&seed);
 }
 
-static void create_session(fixture *fx, vc_metric metric)
+static void create_indexed(fixture *fx, vc_metric metric, vc_index_type index)
 {
 	vc_create_options create = {.key_file = fx->key,
 				    .metric = metric,
 				    .chunk_size = CHUNK_SIZE,
-				    .index = VC_INDEX_IVF,
+				    .index = index,
 				    .nlist = NLIST};
 	vc_writer *writer = NULL;
 	char id[16];
@@ -90,6 +90,11 @@ static void create_session(fixture *fx, vc_metric metric)
 		json_decref(meta);
 	}
 	assert_int_equal(vc_writer_commit(writer), VC_OK);
+}
+
+static void create_session(fixture *fx, vc_metric metric)
+{
+	create_indexed(fx, metric, VC_INDEX_IVF);
 }
 
 static vc_session *open_session(const fixture *fx, size_t cache_bytes)
@@ -432,6 +437,52 @@ static void test_cache_budget_and_bad_queries(void **state)
 	vc_session_close(session);
 }
 
+/* An HNSW session: recall at the calibrated ef, filters still giving k, lookup, verify. */
+static void test_hnsw_session(void **state)
+{
+	fixture *fx = *state;
+	vc_session *session;
+	const vc_manifest *m;
+	double recall = 0;
+	vc_record rec;
+
+	create_indexed(fx, VC_METRIC_COSINE, VC_INDEX_HNSW);
+	session = open_session(fx, 0);
+	m = vc_session_manifest_get(session);
+	assert_int_equal(m->index.kind, VC_INDEX_KIND_HNSW);
+	assert_true(m->index.ef_search >= 16);
+	for (int q = 0; q < QUERIES; q++) {
+		json_t *filter = json_pack("{s:i}", "tag", q % TAGS);
+		vc_query query = {.vector = fx->queries[q], .dim = DIM, .k = K};
+		vc_results r;
+		int truth[K];
+
+		brute_force(fx, fx->queries[q], VC_METRIC_COSINE, -1, truth);
+		assert_int_equal(vc_session_search(session, &query, &r), VC_OK);
+		assert_int_equal(r.count, K);
+		recall += hits_in_truth(&r, truth) / (double)K;
+		vc_results_free(&r);
+		query.filter = filter;
+		assert_int_equal(vc_session_search(session, &query, &r), VC_OK);
+		assert_int_equal(r.count, K);
+		for (size_t h = 0; h < r.count; h++)
+			assert_int_equal(
+			    json_integer_value(json_object_get(r.hits[h].metadata, "tag")), q % TAGS);
+		vc_results_free(&r);
+		json_decref(filter);
+	}
+	recall /= QUERIES;
+	print_message("hnsw cosine: recall@10 at the default ef %u: %.3f\n", m->index.ef_search,
+		      recall);
+	assert_true(recall >= 0.9);
+	assert_int_equal(vc_session_lookup(session, m, "v1234", &rec), VC_OK);
+	assert_memory_equal(rec.vector, fx->vectors[1234], sizeof(fx->vectors[1234]));
+	vc_record_free(&rec);
+	assert_int_equal(vc_session_verify(session, NULL, NULL), VC_OK);
+	vc_session_manifest_put(session, m);
+	vc_session_close(session);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +494,7 @@ int main(void)
 	    cmocka_unit_test(test_filter_returns_k),
 	    cmocka_unit_test(test_lookup_every_id),
 	    cmocka_unit_test(test_cache_budget_and_bad_queries),
+	    cmocka_unit_test(test_hnsw_session),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,50 @@
+/* HNSW sessions: the graph object index/hnsw.bin (graph + node -> row map) and search over it. */
+#ifndef VC_HNSW_SEARCH_H
+#define VC_HNSW_SEARCH_H
+
+#include "index/hnsw.h"
+#include "vchunk/session.h"
+
+/** Where node i's row lies: a frame of a chunk, located for one range request. */
+typedef struct vc_hnsw_node_loc {
+	uint32_t chunk_index;
+	uint32_t frame_index;
+	uint32_t row_in_frame;
+	uint32_t sealed_len;
+	uint64_t offset;
+} vc_hnsw_node_loc;
+
+/** A loaded graph tier; shared read-only by searches (the graph locks itself). */
+typedef struct vc_hnsw_tier {
+	vc_hnsw *hnsw;
+	uint64_t count;
+	vc_hnsw_node_loc *map;
+	size_t memory_bytes;
+} vc_hnsw_tier;
+
+/**
+ * Encode index/hnsw.bin (appended to @p out). Layout, little-endian: magic
+ * "VCHNSWM\1" (8), u64 node count N, u64 length L of the graph, the graph
+ * (vc_hnsw_serialize), then N node entries of 24 bytes: u32 chunk index,
+ * u32 frame, u32 row within the frame, u32 sealed length, u64 offset.
+ */
+vc_err vc_hnsw_tier_encode(vc_hnsw *hnsw, const vc_hnsw_node_loc *map, uint64_t count,
+			   vc_bytes *out);
+
+/** Decode from untrusted bytes and check every entry against @p manifest. */
+vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *manifest,
+			   vc_hnsw_tier **out);
+
+void vc_hnsw_tier_free(vc_hnsw_tier *tier);
+
+/**
+ * Search an HNSW session (query validated): the graph with ef (query's, else
+ * the manifest's), each candidate's row read from its frame through the
+ * cache; a filter or threshold is applied to the candidates, and while
+ * fewer than min(k, vectors) pass, the candidate count grows fourfold up to
+ * every node (then the answer is exact). Thread-safe.
+ */
+vc_err vc_search_hnsw(vc_session *session, const vc_manifest *manifest, const vc_query *query,
+		      vc_results *out);
+
+#endif
