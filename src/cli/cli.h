@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "legacy/legacy.h"
 #include "vchunk/vchunk.h"
 
 /* Exit codes of every command. */
@@ -102,5 +103,23 @@ int vc_cmd_verify(const vc_command *command, int argc, char **argv);
 int vc_cmd_cat(const vc_command *command, int argc, char **argv);
 int vc_cmd_export(const vc_command *command, int argc, char **argv);
 int vc_cmd_query(const vc_command *command, int argc, char **argv);
+int vc_cmd_convert(const vc_command *command, int argc, char **argv);
+
+/* ---- sessions of the original Rust system (cli_legacy.c) ---- */
+
+/**
+ * If the session at @p uri has a legacy manifest (vc_legacy_detect), open it read-only into
+ * *out; otherwise leave *out NULL and return VC_OK (also when the manifest cannot be read:
+ * the normal open then reports that). Errors are those of vc_legacy_open.
+ */
+vc_err vc_cli_legacy_probe(const char *uri, vc_legacy **out);
+
+/** Fail with VC_ERR_UNSUPPORTED: @p what does not apply to the legacy session at @p uri. */
+vc_err vc_cli_legacy_refuse(const char *uri, const char *what);
+
+/** inspect, verify and cat of a legacy session; each returns the exit status. */
+int vc_cli_legacy_inspect(const char *uri, const vc_legacy *legacy, bool as_json);
+int vc_cli_legacy_verify(const char *uri, const vc_legacy *legacy);
+int vc_cli_legacy_cat(const char *uri, const vc_legacy *legacy, const char *path);
 
 #endif

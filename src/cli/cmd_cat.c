@@ -54,12 +54,20 @@ int vc_cmd_cat(const vc_command *command, int argc, char **argv)
 	int status = vc_cli_parse_keyed(command, argc, argv, &keys, 2, "missing SESSION or PATH");
 	const char *uri;
 	const char *path;
+	vc_legacy *legacy = NULL;
 	vc_err err;
 
 	if (status != VC_CLI_CONTINUE)
 		return status;
 	uri = argv[optind];
 	path = argv[optind + 1];
+	if (vc_cli_legacy_probe(uri, &legacy) != VC_OK)
+		return vc_cli_fail();
+	if (legacy != NULL) {
+		status = vc_cli_legacy_cat(uri, legacy, path);
+		vc_legacy_close(legacy);
+		return status;
+	}
 	if (strcmp(path, "manifest.json") == 0) {
 		err = cat_manifest(uri);
 	} else {

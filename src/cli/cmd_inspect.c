@@ -204,11 +204,19 @@ int vc_cmd_inspect(const vc_command *command, int argc, char **argv)
 	vc_manifest *stored = NULL;
 	vc_session *session = NULL;
 	const vc_manifest *shown;
+	vc_legacy *legacy = NULL;
 	mac_state mac;
 
 	if (status != VC_CLI_CONTINUE)
 		return status;
 	uri = argv[optind];
+	if (vc_cli_legacy_probe(uri, &legacy) != VC_OK)
+		return vc_cli_fail();
+	if (legacy != NULL) {
+		status = vc_cli_legacy_inspect(uri, legacy, as_json);
+		vc_legacy_close(legacy);
+		return status;
+	}
 	if (read_manifest(uri, &stored) != VC_OK)
 		return vc_cli_fail();
 	shown = stored;

@@ -22,6 +22,7 @@ typedef struct query_args {
 	json_t *filter;
 	const char *session;
 	const char *text; /* the QUERY argument, or NULL */
+	vc_legacy *legacy; /* the session, when it is one of the original system's */
 } query_args;
 
 /* One line {"results": [...], "stats": {...}}: the same bytes as the mount's query files. */
@@ -61,7 +62,8 @@ static vc_err run_query(vc_session *session, const query_args *args, const vc_qu
 			size_t index)
 {
 	vc_results results = {0};
-	vc_err err = vc_session_search(session, query, &results);
+	vc_err err = args->legacy != NULL ? vc_legacy_search(args->legacy, query, &results)
+					  : vc_session_search(session, query, &results);
 
 	if (err != VC_OK)
 		return err;
@@ -74,13 +76,18 @@ static vc_err run_query(vc_session *session, const query_args *args, const vc_qu
 static vc_err parse_query(vc_session *session, const char *text, size_t len, const char *where,
 			  const query_args *args, vc_parsed_query *q)
 {
-	const vc_manifest *manifest = vc_session_manifest_get(session);
 	vc_query_parse_options options = {
-	    .dim = manifest->dim, .allow_raw = false, .defaults = &args->query, .where = where};
-	vc_err err = vc_query_parse(text, len, &options, q);
+	    .allow_raw = false, .defaults = &args->query, .where = where};
+	const vc_manifest *manifest;
 
+	if (args->legacy != NULL) {
+		options.dim = vc_legacy_dim(args->legacy);
+		return vc_query_parse(text, len, &options, q);
+	}
+	manifest = vc_session_manifest_get(session);
+	options.dim = manifest->dim;
 	vc_session_manifest_put(session, manifest);
-	return err;
+	return vc_query_parse(text, len, &options, q);
 }
 
 /* One query per non-blank line of standard input. */
@@ -249,8 +256,11 @@ int vc_cmd_query(const vc_command *command, int argc, char **argv)
 	if (status != VC_CLI_CONTINUE)
 		goto out;
 	args.query.filter = args.filter;
-	err = vc_cli_keys_resolve(&args.keys, false);
-	if (err == VC_OK)
+	/* A legacy session is searched exactly in memory; it needs no key. */
+	err = vc_cli_legacy_probe(args.session, &args.legacy);
+	if (err == VC_OK && args.legacy == NULL)
+		err = vc_cli_keys_resolve(&args.keys, false);
+	if (err == VC_OK && args.legacy == NULL)
 		err = vc_cli_open(args.session, &args.keys, 0, &session);
 	if (err == VC_OK && args.text != NULL) {
 		err = parse_query(session, args.text, strlen(args.text), "QUERY", &args, &q);
@@ -265,6 +275,7 @@ int vc_cmd_query(const vc_command *command, int argc, char **argv)
 out:
 	vc_parsed_query_free(&q);
 	vc_session_close(session);
+	vc_legacy_close(args.legacy);
 	json_decref(args.filter);
 	vc_cli_keys_free(&args.keys);
 	return status;

@@ -32,11 +32,22 @@ int vc_cmd_verify(const vc_command *command, int argc, char **argv)
 	int status = vc_cli_parse_keyed(command, argc, argv, &keys, 1, "missing SESSION");
 	vc_session *session = NULL;
 	const vc_manifest *manifest;
+	vc_legacy *legacy = NULL;
 	size_t objects;
 	vc_err err;
 
 	if (status != VC_CLI_CONTINUE)
 		return status;
+	/* A legacy session is checked by decoding all of it; it has nothing to authenticate. */
+	if (vc_cli_legacy_probe(argv[optind], &legacy) != VC_OK) {
+		printf("FAILED %s\n", vc_last_error());
+		status = vc_cli_fail();
+		goto out;
+	}
+	if (legacy != NULL) {
+		status = vc_cli_legacy_verify(argv[optind], legacy);
+		goto out;
+	}
 	if (vc_cli_keys_resolve(&keys, false) != VC_OK) {
 		status = vc_cli_fail();
 		goto out;
@@ -64,6 +75,7 @@ int vc_cmd_verify(const vc_command *command, int argc, char **argv)
 		status = VC_EXIT_ERROR;
 	}
 out:
+	vc_legacy_close(legacy);
 	vc_session_close(session);
 	vc_cli_keys_free(&keys);
 	return status;

@@ -72,6 +72,21 @@ static const vc_command commands[] = {
      "      --ef N           HNSW search breadth\n"
      "      --nprobe N       IVF lists probed\n",
      vc_cmd_query},
+    {"convert", "convert a session of the original Rust system into a session of ours",
+     "vchunk convert [--key FILE | --passphrase | --no-encryption] [--chunk-size N] "
+     "[--index auto|flat|ivf|hnsw] LEGACY_SESSION NEW_SESSION",
+     "Reads a session written by the original Rust system (manifest version 2 or 3; see\n"
+     "docs/LEGACY.md) and writes a new session at NEW_SESSION with the same ids, the same\n"
+     "vectors bit for bit and the same metadata, metric l2. Deleted vectors are not carried\n"
+     "over. The legacy session is only read. inspect, verify, cat, export and query also\n"
+     "read legacy sessions directly.\n"
+     "  -K, --key FILE       encrypt with this key file (default: $VCHUNK_KEY_FILE)\n"
+     "      --passphrase     encrypt with a passphrase (Argon2id): $VCHUNK_PASSPHRASE, else\n"
+     "                       asked twice on the terminal\n"
+     "      --no-encryption  store plaintext (public data, debugging)\n"
+     "  -c, --chunk-size N   vectors per chunk (default 10000)\n"
+     "      --index KIND     auto (default), flat, ivf or hnsw, as for import\n",
+     vc_cmd_convert},
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
@@ -92,7 +107,8 @@ static void print_usage(FILE *out)
 int vc_cli_help(const vc_command *command)
 {
 	bool takes_key =
-	    strstr(command->usage, "--key") != NULL && strcmp(command->name, "import") != 0;
+	    strstr(command->usage, "--key") != NULL && strcmp(command->name, "import") != 0 &&
+	    strcmp(command->name, "convert") != 0;
 
 	printf("usage: %s\n\n%s\n", command->usage, command->summary);
 	if (command->help[0] != '\0')
