@@ -13,6 +13,7 @@
 
 #include "fs/fs.h"
 #include "fs/log.h"
+#include "fs/read_pipe.h"
 
 #define VCHUNKFS_VERSION "0.1.0"
 
@@ -175,6 +176,7 @@ out_signals:
 out_fuse:
 	fuse_destroy(fuse);
 out_fs:
+	vc_fs_pipe_release_all(); /* the workers are gone: nothing can sit in a pipe now */
 	vc_fs_files_release_all(&fs);
 	vc_fs_cleanup(&fs);
 out_session:

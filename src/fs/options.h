@@ -18,7 +18,9 @@
 #define VC_FS_DEFAULT_RETRIES 4
 #define VC_FS_DEFAULT_MANIFEST_TTL 30u
 #define VC_FS_DEFAULT_MAX_THREADS 10u
-#define VC_FS_DEFAULT_MAX_READ (1024u * 1024u)
+/* A chunk reply of max_read bytes plus libfuse's header must fit a pipe no larger than
+ * /proc/sys/fs/pipe-max-size (1 MiB by default) to be spliced without a copy (read_pipe.h). */
+#define VC_FS_DEFAULT_MAX_READ (512u * 1024u)
 #define VC_FS_PASSPHRASE_MAX 4096u
 
 /* Bits of vc_fs_options.set: which settings the command line gave (files may not override). */

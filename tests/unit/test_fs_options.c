@@ -87,9 +87,10 @@ static void test_defaults(void **state)
 	assert_int_equal(f->options.timeout_ms, VC_FS_DEFAULT_TIMEOUT_MS);
 	assert_int_equal(f->options.retries, VC_FS_DEFAULT_RETRIES);
 	assert_int_equal(f->options.max_threads, 10);
-	assert_int_equal(f->options.max_read, 1024 * 1024);
+	assert_int_equal(f->options.max_read, 512 * 1024);
 	assert_int_equal(f->options.passphrase_fd, -1);
 	assert_false(f->options.allow_other);
+	assert_false(f->options.direct_io); /* chunk files use the kernel page cache */
 	assert_false(f->options.foreground);
 	assert_null(f->options.key_file);
 }
@@ -103,7 +104,7 @@ static void test_command_line(void **state)
 			      "-o",
 			      "key_file=/k/key,cache_mb=7,timeout=2.5,retries=0,manifest_ttl=5",
 			      "-o",
-			      "allow_other,max_threads=3,noatime",
+			      "allow_other,max_threads=3,noatime,direct_io",
 			      "sess",
 			      "/mnt",
 			      NULL};
@@ -118,12 +119,14 @@ static void test_command_line(void **state)
 	assert_int_equal(f->options.manifest_ttl, 5);
 	assert_int_equal(f->options.max_threads, 3);
 	assert_true(f->options.allow_other);
+	assert_true(f->options.direct_io);
 	assert_string_equal(f->options.session, "sess");
 	assert_string_equal(f->options.mountpoint, "/mnt");
 	/* ours are consumed, FUSE's stay */
 	assert_true(args_contain(&f->args, "noatime"));
 	assert_false(args_contain(&f->args, "cache_mb"));
 	assert_false(args_contain(&f->args, "allow_other"));
+	assert_false(args_contain(&f->args, "direct_io")); /* ours: libfuse 3.14 has no such -o */
 	assert_false(args_contain(&f->args, "rw")); /* accepted for mount(8), not passed on */
 	assert_false(args_contain(&f->args, "sess"));
 	assert_int_equal(f->options.set & (VC_FS_SET_CACHE_MB | VC_FS_SET_KEY_FILE),
@@ -354,7 +357,7 @@ static void test_fuse_args_and_open_options(void **state)
 	/* not the kernel's read-only flag: the query files take writes (EROFS elsewhere) */
 	assert_false(args_contain(&f->args, ",ro,"));
 	assert_true(args_contain(&f->args, "default_permissions"));
-	assert_true(args_contain(&f->args, "max_read=1048576"));
+	assert_true(args_contain(&f->args, "max_read=524288"));
 	assert_true(args_contain(&f->args, "allow_other"));
 	assert_false(args_contain(&f->args, "debug"));
 

@@ -1,0 +1,35 @@
+/* Chunk replies without a copy in the daemon: the requested range of the cached plaintext is
+ * vmspliced into a per-thread pipe and given to libfuse as a file-descriptor buffer, which
+ * libfuse splices on into /dev/fuse, so the kernel copies the bytes once, to the reader. */
+#ifndef VC_FS_READ_PIPE_H
+#define VC_FS_READ_PIPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vchunk/vchunk.h"
+
+#define FUSE_USE_VERSION 312
+#include <fuse.h>
+
+/**
+ * Turn the pipe path on for requests of up to @p max_read bytes. Called from the FUSE init
+ * callback once the kernel accepted splice writes; without it every reply is copied.
+ */
+void vc_fs_pipe_enable(unsigned max_read);
+
+/**
+ * Reply with @p len bytes at @p data, which lie inside the value of the cache entry @p entry,
+ * through the calling thread's pipe. On success (0) *bufp is a one-buffer vector over the
+ * pipe and the thread keeps @p entry referenced until its next pipe reply, its exit or
+ * vc_fs_pipe_release_all: the pipe holds the entry's own pages until libfuse has copied
+ * them. Returns 1 without taking @p entry when the path is off or the pipe cannot take the
+ * range (the caller then copies), or a negated errno.
+ */
+int vc_fs_pipe_reply(vc_session *session, vc_cache_entry *entry, const void *data, size_t len,
+		     struct fuse_bufvec **bufp);
+
+/** Drop every thread's referenced entry and close the pipes (after the FUSE loop ended). */
+void vc_fs_pipe_release_all(void);
+
+#endif
