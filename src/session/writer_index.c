@@ -16,6 +16,8 @@
 
 /* Rows assigned per pass, after which the spool pages read are dropped again. */
 #define ASSIGN_BLOCK 65536u
+/* Rows laid out between two drops of the spool's mapped pages. */
+#define LAYOUT_DROP_ROWS 1024u
 /* k-means samples per centroid: enough for a coarse quantizer, keeps 1M imports in minutes. */
 #define TRAIN_SAMPLE_PER_LIST 64u
 /* Default nprobe: sample queries, neighbours per query, and the recall aimed at. */
@@ -123,6 +125,10 @@ static vc_err put_row(layout *l, uint64_t row, bool in_segment)
 	e->frame_index = l->frames;
 	e->row_in_frame = l->rows_in_frame++;
 	l->rows_in_chunk++;
+	/* Rows are read scattered over the spool, and each fault maps its neighbours too (fault
+	 * around): drop the mapped pages often to keep them from adding up. */
+	if (l->rows_in_chunk % LAYOUT_DROP_ROWS == 0)
+		vc_spool_drop_pages(&w->spool);
 	if (in_segment)
 		l->segments[l->segment_count - 1].rows++;
 	return VC_OK;
@@ -191,15 +197,42 @@ static uint32_t default_nlist(uint64_t n)
 	return nlist > 65536 ? 65536 : (uint32_t)nlist;
 }
 
+/*
+ * Train on a copy of a random sample of rows rather than on the mapped spool: k-means revisits
+ * its sample every iteration, and rows scattered over the whole spool would keep most of its
+ * pages resident. The copy is nlist * TRAIN_SAMPLE_PER_LIST rows (98 MB at 1000 lists of 384-d).
+ */
 static vc_err train(vc_writer *w, uint32_t nlist, vc_ivf **ivf)
 {
+	uint64_t m = (uint64_t)nlist * TRAIN_SAMPLE_PER_LIST, state = 0x2545f4914f6cdd1dull;
 	vc_kmeans_params params;
+	float *sample;
 	vc_err err;
 
+	if (m > w->total)
+		m = w->total;
+	sample = malloc((size_t)m * w->dim * sizeof(float));
+	if (sample == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory for a k-means sample of %llu rows",
+			       (unsigned long long)m);
+	for (uint64_t i = 0; i < m; i++) {
+		/* Every row once when the sample is the whole input, else seeded random rows. */
+		uint64_t row = i;
+
+		if (m < w->total) {
+			state ^= state << 13;
+			state ^= state >> 7;
+			state ^= state << 17;
+			row = state % w->total;
+		}
+		memcpy(sample + (size_t)i * w->dim, vc_spool_vector(&w->spool, row),
+		       w->dim * sizeof(float));
+	}
+	vc_spool_drop_pages(&w->spool);
 	vc_kmeans_params_default(&params);
 	params.sample_per_centroid = TRAIN_SAMPLE_PER_LIST;
-	err = vc_ivf_train(w->metric, w->dim, nlist, w->spool.vectors, w->total, &params, ivf);
-	vc_spool_drop_pages(&w->spool);
+	err = vc_ivf_train(w->metric, w->dim, nlist, sample, (size_t)m, &params, ivf);
+	free(sample);
 	if (err != VC_OK)
 		return vc_fail_context(err, "training %u IVF lists for %s", nlist, w->uri);
 	return VC_OK;
