@@ -232,7 +232,7 @@ static int read_chunk_pipe(vc_fs *fs, vc_fs_file *file, struct fuse_bufvec **buf
 	n = plain->len - (size_t)offset;
 	if (n > size)
 		n = size;
-	rc = vc_fs_pipe_reply(fs->session, entry, plain->data + offset, n, bufp);
+	rc = vc_fs_pipe_reply(fs->session, entry, file, plain->data + offset, n, bufp);
 	if (rc != 0) {
 		vc_session_chunk_release(fs->session, entry);
 		return rc;
@@ -313,6 +313,9 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	vc_fs *fs = vc_fs_get();
 
 	(void)path;
+	/* Every read of this file has returned, so its spliced replies are in the reader's pages. */
+	if (fs->options->direct_io && file_of(fi)->node.kind == VC_NODE_CHUNK)
+		vc_fs_pipe_release_owner(file_of(fi));
 	file_unlink(fs, file_of(fi));
 	file_free(fs, file_of(fi));
 	return 0;

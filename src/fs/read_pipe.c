@@ -1,5 +1,5 @@
 /* Zero-copy chunk replies: vmsplice the cached plaintext into a per-thread pipe, hand libfuse
- * the pipe as the reply buffer, and keep the chunk referenced until the thread's next reply. */
+ * the pipe as the reply buffer, and keep the chunk referenced until the reply is surely read. */
 #include "fs/read_pipe.h"
 
 #include <errno.h>
@@ -14,12 +14,14 @@
 
 #define PIPE_PAGE 4096u
 
-/* One worker thread's pipe and the chunk whose pages may still sit in it. */
+/* One worker thread's pipe and the chunk whose pages its last reply may still hold. */
 struct pipe_slot {
 	int fds[2];
-	size_t pages; /* pipe capacity in page-sized buffers */
+	size_t pages;	      /* pipe capacity in page-sized buffers */
+	pthread_mutex_t lock; /* guards session, pinned, owner (vc_fs_pipe_release_owner) */
 	vc_session *session;
 	vc_cache_entry *pinned;
+	const void *owner; /* the open file the last reply was for */
 	struct pipe_slot *prev, *next;
 };
 
@@ -31,11 +33,13 @@ static struct pipe_slot *slots; /* every live slot, for vc_fs_pipe_release_all *
 static atomic_bool enabled;
 static size_t want_pages; /* enough for max_read bytes at any offset */
 
+/* Called with slot->lock held, or once nobody else can reach the slot. */
 static void slot_unpin(struct pipe_slot *slot)
 {
 	if (slot->pinned != NULL)
 		vc_session_chunk_release(slot->session, slot->pinned);
 	slot->pinned = NULL;
+	slot->owner = NULL;
 }
 
 static void slot_close_pipe(struct pipe_slot *slot)
@@ -63,6 +67,7 @@ static void slot_destroy(void *arg)
 	pthread_mutex_unlock(&slots_lock);
 	slot_unpin(slot);
 	slot_close_pipe(slot);
+	pthread_mutex_destroy(&slot->lock);
 	free(slot);
 }
 
@@ -110,6 +115,7 @@ static struct pipe_slot *slot_get(void)
 		free(slot);
 		return NULL;
 	}
+	pthread_mutex_init(&slot->lock, NULL);
 	pthread_mutex_lock(&slots_lock);
 	slot->next = slots;
 	if (slots != NULL)
@@ -127,7 +133,9 @@ static bool slot_ready(struct pipe_slot *slot)
 	if (slot->fds[0] >= 0 && ioctl(slot->fds[0], FIONREAD, &queued) == 0 && queued == 0)
 		return true;
 	slot_close_pipe(slot);
+	pthread_mutex_lock(&slot->lock);
 	slot_unpin(slot); /* nothing of it is left in a pipe now */
+	pthread_mutex_unlock(&slot->lock);
 	return slot_open_pipe(slot);
 }
 
@@ -137,8 +145,8 @@ void vc_fs_pipe_enable(unsigned max_read)
 	atomic_store(&enabled, true);
 }
 
-int vc_fs_pipe_reply(vc_session *session, vc_cache_entry *entry, const void *data, size_t len,
-		     struct fuse_bufvec **bufp)
+int vc_fs_pipe_reply(vc_session *session, vc_cache_entry *entry, const void *owner,
+		     const void *data, size_t len, struct fuse_bufvec **bufp)
 {
 	struct iovec iov = {(void *)(uintptr_t)data, len};
 	size_t pages = ((uintptr_t)data % PIPE_PAGE + len + PIPE_PAGE - 1) / PIPE_PAGE;
@@ -165,11 +173,26 @@ int vc_fs_pipe_reply(vc_session *session, vc_cache_entry *entry, const void *dat
 	buf->buf[0].flags = FUSE_BUF_IS_FD;
 	buf->buf[0].fd = slot->fds[0];
 	/* This thread's previous reply has been written to the kernel: its chunk may go. */
+	pthread_mutex_lock(&slot->lock);
 	slot_unpin(slot);
 	slot->session = session;
 	slot->pinned = entry;
+	slot->owner = owner;
+	pthread_mutex_unlock(&slot->lock);
 	*bufp = buf;
 	return 0;
+}
+
+void vc_fs_pipe_release_owner(const void *owner)
+{
+	pthread_mutex_lock(&slots_lock);
+	for (struct pipe_slot *slot = slots; slot != NULL; slot = slot->next) {
+		pthread_mutex_lock(&slot->lock);
+		if (slot->owner == owner)
+			slot_unpin(slot);
+		pthread_mutex_unlock(&slot->lock);
+	}
+	pthread_mutex_unlock(&slots_lock);
 }
 
 void vc_fs_pipe_release_all(void)
