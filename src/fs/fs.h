@@ -65,6 +65,9 @@ typedef struct vc_fs {
 	/** Query counters and named queries (fs/query.h): made by the FUSE init callback, freed
 	 *  by destroy. */
 	struct vc_fs_queries *queries;
+	/** A session of the original Rust system mounted instead of one of ours (legacy_fs.h);
+	 *  then session and current are NULL. */
+	struct vc_fs_legacy *legacy_view;
 
 	pthread_mutex_t files_lock; /**< guards files */
 	struct vc_fs_file *files;   /**< open files, freed at exit if the kernel did not */

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "fs/fs.h"
+#include "fs/legacy_fs.h"
 #include "fs/log.h"
 #include "fs/read_pipe.h"
 
@@ -132,6 +133,11 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "vchunkfs: libsodium failed to initialise\n");
 		goto out_options;
 	}
+	/* A session of the original Rust system is served read-only by legacy_ops.c. */
+	rc = vc_fs_legacy_run(&options, &args);
+	if (rc >= 0)
+		goto out_options;
+	rc = 1;
 	err = open_session(&options, &session);
 	if (err != VC_OK) {
 		fprintf(stderr, "vchunkfs: cannot open session %s: %s\n", options.session,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/legacy_fs.h"
 #include "fs/log.h"
 #include "search/query_parse.h"
 #include "search/results_json.h"
@@ -33,14 +34,23 @@ void vc_fs_query_destroy(vc_fs_query *q)
 	pthread_mutex_destroy(&q->lock);
 }
 
-/* The input limit of the session as it is now. */
+/* The dimension of the session as it is now (a legacy session's never changes). */
+static uint32_t session_dim(vc_fs *fs)
+{
+	vc_fs_snapshot *snapshot;
+	uint32_t dim;
+
+	if (fs->legacy_view != NULL)
+		return vc_legacy_dim(fs->legacy_view->legacy);
+	snapshot = vc_fs_snapshot_get(fs);
+	dim = snapshot->manifest->dim;
+	vc_fs_snapshot_put(fs, snapshot);
+	return dim;
+}
+
 static size_t input_limit(vc_fs *fs)
 {
-	vc_fs_snapshot *snapshot = vc_fs_snapshot_get(fs);
-	size_t limit = vc_query_input_limit(snapshot->manifest->dim);
-
-	vc_fs_snapshot_put(fs, snapshot);
-	return limit;
+	return vc_query_input_limit(session_dim(fs));
 }
 
 /* Make the input exactly @p size bytes long, zero-filling what grows. Called locked. */
@@ -115,18 +125,17 @@ int vc_fs_query_truncate(vc_fs *fs, vc_fs_query *q, off_t size)
 /* Parse and search; on success *results holds the hits. Records the message on failure. */
 static vc_err search(vc_fs *fs, const vc_fs_query *q, vc_results *results)
 {
-	vc_fs_snapshot *snapshot = vc_fs_snapshot_get(fs);
-	vc_query_parse_options options = {
-	    .dim = snapshot->manifest->dim, .allow_raw = true, .where = "query"};
+	vc_query_parse_options options = {.dim = session_dim(fs), .allow_raw = true, .where = "query"};
 	vc_parsed_query parsed = {0};
 	vc_err err;
 
-	vc_fs_snapshot_put(fs, snapshot);
 	if (q->too_big)
 		return vc_fail(VC_ERR_TOO_BIG, "query: larger than the %zu bytes allowed",
 			       vc_query_input_limit(options.dim));
 	err = vc_query_parse(q->input.data, q->input.len, &options, &parsed);
-	if (err == VC_OK)
+	if (err == VC_OK && fs->legacy_view != NULL)
+		err = vc_legacy_search(fs->legacy_view->legacy, &parsed.query, results);
+	else if (err == VC_OK)
 		err = vc_session_search(fs->session, &parsed.query, results);
 	vc_parsed_query_free(&parsed);
 	return err;

@@ -26,6 +26,7 @@ typedef enum vc_fs_node_kind {
 	VC_NODE_VECTOR,	       /**< vectors/ID.json */
 	VC_NODE_INDEX_DIR,     /**< index/ and its subdirectories */
 	VC_NODE_INDEX_FILE,    /**< an object under index/ */
+	VC_NODE_SCHEMA,	       /**< schema.json of a legacy session (legacy_fs.h) */
 } vc_fs_node_kind;
 
 typedef struct vc_fs_node {
