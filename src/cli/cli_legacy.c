@@ -54,19 +54,18 @@ static json_t *info_json(const char *uri, const vc_legacy *legacy)
 	vc_legacy_get_info(legacy, &info);
 	for (size_t i = 0; i < vc_legacy_chunk_count(legacy); i++)
 		json_array_append_new(chunks, json_string(vc_legacy_chunk_path(legacy, i)));
-	return json_pack("{s:s, s:s, s:i, s:i, s:s, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I}, "
-			 "s:{s:I, s:I, s:I}, s:b}",
-			 "session", uri, "format", "legacy-rust", "version", (int)info.version,
-			 "dim", (int)info.dim, "metric", "l2", "total_vectors",
-			 (json_int_t)info.count, "stored_vectors", (json_int_t)info.stored,
-			 "deleted_vectors", (json_int_t)info.deleted, "chunks", chunks, "ids",
-			 "recovered", (json_int_t)info.ids_recovered, "fallback",
-			 (json_int_t)info.ids_fallback, "short_id_collisions",
-			 (json_int_t)info.short_id_collisions, "metadata_unmatched",
-			 (json_int_t)info.metadata_unmatched, "graph", "nodes",
-			 (json_int_t)info.graph_nodes, "only_in_graph", (json_int_t)info.graph_only,
-			 "vector_mismatches", (json_int_t)info.graph_mismatches, "schema",
-			 vc_legacy_schema(legacy) != NULL);
+	return json_pack(
+	    "{s:s, s:s, s:i, s:i, s:s, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I, s:I}, "
+	    "s:{s:I, s:I, s:I}, s:b}",
+	    "session", uri, "format", "legacy-rust", "version", (int)info.version, "dim",
+	    (int)info.dim, "metric", "l2", "total_vectors", (json_int_t)info.count,
+	    "stored_vectors", (json_int_t)info.stored, "deleted_vectors", (json_int_t)info.deleted,
+	    "chunks", chunks, "ids", "recovered", (json_int_t)info.ids_recovered, "fallback",
+	    (json_int_t)info.ids_fallback, "short_id_collisions",
+	    (json_int_t)info.short_id_collisions, "metadata_unmatched",
+	    (json_int_t)info.metadata_unmatched, "graph", "nodes", (json_int_t)info.graph_nodes,
+	    "only_in_graph", (json_int_t)info.graph_only, "vector_mismatches",
+	    (json_int_t)info.graph_mismatches, "schema", vc_legacy_schema(legacy) != NULL);
 }
 
 static void print_info(const char *uri, const vc_legacy *legacy)
@@ -76,8 +75,7 @@ static void print_info(const char *uri, const vc_legacy *legacy)
 
 	vc_legacy_get_info(legacy, &info);
 	printf("session     %s\n", uri);
-	printf("format      original Rust system, manifest version %u (read-only)\n",
-	       info.version);
+	printf("format      original Rust system, manifest version %u (read-only)\n", info.version);
 	printf("dimension   %u\n", info.dim);
 	printf("metric      l2\n");
 	printf("vectors     %zu live, %zu stored, %zu deleted\n", info.count, info.stored,

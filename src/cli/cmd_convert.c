@@ -40,8 +40,8 @@ static int convert_option(const vc_command *command, int opt, char **argv, conve
 	case VC_CLI_OPT_NO_ENCRYPTION: args->keys.no_encryption = true; return VC_CLI_CONTINUE;
 	case 'c':
 		if (!vc_cli_parse_uint(optarg, 1, 100000000, &value))
-			return vc_cli_usage_error(command,
-						  "--chunk-size must be 1..100000000, not '%s'", optarg);
+			return vc_cli_usage_error(
+			    command, "--chunk-size must be 1..100000000, not '%s'", optarg);
 		args->chunk_size = (uint32_t)value;
 		return VC_CLI_CONTINUE;
 	case 'I':
@@ -104,10 +104,11 @@ static vc_err open_source(const char *uri, vc_legacy **out)
 	if (err == VC_OK)
 		err = vc_store_get(store, "manifest.json", &raw);
 	if (err == VC_OK)
-		err = vc_fail(VC_ERR_UNSUPPORTED,
-			      "%s is not a session of the original Rust system (its manifest.json "
-			      "has no version 2 or 3 without a \"format\"); convert reads only those",
-			      uri);
+		err =
+		    vc_fail(VC_ERR_UNSUPPORTED,
+			    "%s is not a session of the original Rust system (its manifest.json "
+			    "has no version 2 or 3 without a \"format\"); convert reads only those",
+			    uri);
 	else
 		vc_fail_context(err, "%s: manifest.json", uri);
 	vc_bytes_free(&raw);
@@ -177,17 +178,17 @@ int vc_cmd_convert(const vc_command *command, int argc, char **argv)
 	}
 	if (!args.keys.no_encryption && args.keys.key_file == NULL &&
 	    args.keys.passphrase == NULL) {
-		fprintf(stderr, "vchunk: convert encrypts by default and needs a key. Give one with "
-				"--key FILE (create it with `vchunk keygen FILE`) or "
-				"VCHUNK_KEY_FILE, or use --passphrase / VCHUNK_PASSPHRASE; "
-				"--no-encryption stores the vectors in plaintext.\n");
+		fprintf(stderr,
+			"vchunk: convert encrypts by default and needs a key. Give one with "
+			"--key FILE (create it with `vchunk keygen FILE`) or "
+			"VCHUNK_KEY_FILE, or use --passphrase / VCHUNK_PASSPHRASE; "
+			"--no-encryption stores the vectors in plaintext.\n");
 		status = VC_EXIT_USAGE;
 		goto out;
 	}
 	if (open_source(args.source, &legacy) != VC_OK || convert(&args, legacy) != VC_OK) {
 		status = vc_cli_fail();
-		fprintf(stderr, "vchunk: nothing was converted into %s\n",
-			args.target);
+		fprintf(stderr, "vchunk: nothing was converted into %s\n", args.target);
 		goto out;
 	}
 	vc_legacy_get_info(legacy, &info);

@@ -21,7 +21,7 @@ typedef struct query_args {
 	const char *batch;
 	json_t *filter;
 	const char *session;
-	const char *text; /* the QUERY argument, or NULL */
+	const char *text;  /* the QUERY argument, or NULL */
 	vc_legacy *legacy; /* the session, when it is one of the original system's */
 } query_args;
 

@@ -106,9 +106,9 @@ static void print_usage(FILE *out)
 
 int vc_cli_help(const vc_command *command)
 {
-	bool takes_key =
-	    strstr(command->usage, "--key") != NULL && strcmp(command->name, "import") != 0 &&
-	    strcmp(command->name, "convert") != 0;
+	bool takes_key = strstr(command->usage, "--key") != NULL &&
+			 strcmp(command->name, "import") != 0 &&
+			 strcmp(command->name, "convert") != 0;
 
 	printf("usage: %s\n\n%s\n", command->usage, command->summary);
 	if (command->help[0] != '\0')

@@ -17,14 +17,14 @@
  * a chunk's JSON is rendered on first use and kept (the session never changes).
  */
 typedef struct vc_fs_legacy {
-	vc_legacy *legacy;	 /**< owned; immutable, so callbacks share it without locks */
-	vc_bytes manifest;	 /**< manifest.json as stored */
-	char *metadata_text;	 /**< metadata.json (metadata.cbor as JSON), or NULL when absent */
+	vc_legacy *legacy;   /**< owned; immutable, so callbacks share it without locks */
+	vc_bytes manifest;   /**< manifest.json as stored */
+	char *metadata_text; /**< metadata.json (metadata.cbor as JSON), or NULL when absent */
 	size_t metadata_len;
 	char *schema_text; /**< schema.json, or NULL when the session has no schema */
 	size_t schema_len;
-	uint64_t stored_bytes; /**< manifest and chunk sizes (statfs) */
-	int64_t stored_at;     /**< manifest.json's time, for the files' times */
+	uint64_t stored_bytes;	     /**< manifest and chunk sizes (statfs) */
+	int64_t stored_at;	     /**< when the session was opened: the files' times */
 	pthread_mutex_t chunks_lock; /**< guards chunk_text and chunk_len */
 	char **chunk_text;	     /**< chunks/NAME.json, rendered on first use */
 	size_t *chunk_len;

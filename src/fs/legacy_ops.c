@@ -56,8 +56,8 @@ static vc_err view_fill(vc_fs_legacy *view)
 	vc_err err = vc_legacy_metadata_json(view->legacy, &metadata);
 
 	if (err == VC_OK)
-		err = json_text(metadata, "metadata.json", &view->metadata_text,
-				&view->metadata_len);
+		err =
+		    json_text(metadata, "metadata.json", &view->metadata_text, &view->metadata_len);
 	if (err == VC_OK)
 		err = json_text(schema, "schema.json", &view->schema_text, &view->schema_len);
 	json_decref(metadata);
@@ -75,8 +75,7 @@ void vc_fs_legacy_free(vc_fs_legacy *view)
 {
 	if (view == NULL)
 		return;
-	for (size_t i = 0; view->chunk_text != NULL && i < vc_legacy_chunk_count(view->legacy);
-	     i++)
+	for (size_t i = 0; view->chunk_text != NULL && i < vc_legacy_chunk_count(view->legacy); i++)
 		free(view->chunk_text[i]);
 	free(view->chunk_text);
 	free(view->chunk_len);
@@ -264,8 +263,7 @@ static int copy_range(char *buf, size_t size, off_t offset, const char *data, si
 	return (int)n;
 }
 
-static int l_read(const char *path, char *buf, size_t size, off_t offset,
-		  struct fuse_file_info *fi)
+static int l_read(const char *path, char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
 {
 	vc_fs *fs = vc_fs_get();
 	vc_fs_file *file = file_of(fi);
@@ -340,8 +338,8 @@ static int l_statfs(const char *path, struct statvfs *st)
 }
 
 /* truncate(2) and utimens of a query file; as for ours (query_ops.c), found by path here. */
-static int query_target(vc_fs *fs, const char *path, struct fuse_file_info *fi,
-			vc_fs_query **query, vc_fs_named **named)
+static int query_target(vc_fs *fs, const char *path, struct fuse_file_info *fi, vc_fs_query **query,
+			vc_fs_named **named)
 {
 	vc_fs_file *file = file_of(fi);
 	vc_fs_node node;

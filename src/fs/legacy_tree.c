@@ -22,10 +22,14 @@ struct legacy_entry {
 };
 
 static const struct legacy_entry root_entries[] = {
-    {"manifest.json", VC_NODE_MANIFEST}, {"metadata.json", VC_NODE_METADATA},
-    {"schema.json", VC_NODE_SCHEMA},	 {"stats.json", VC_NODE_STATS},
-    {"chunks", VC_NODE_CHUNKS_DIR},	 {"vectors", VC_NODE_VECTORS_DIR},
-    {"query", VC_NODE_QUERY},		 {"queries", VC_NODE_QUERIES_DIR},
+    {"manifest.json", VC_NODE_MANIFEST},
+    {"metadata.json", VC_NODE_METADATA},
+    {"schema.json", VC_NODE_SCHEMA},
+    {"stats.json", VC_NODE_STATS},
+    {"chunks", VC_NODE_CHUNKS_DIR},
+    {"vectors", VC_NODE_VECTORS_DIR},
+    {"query", VC_NODE_QUERY},
+    {"queries", VC_NODE_QUERIES_DIR},
 };
 
 static bool entry_present(const vc_fs_legacy *view, vc_fs_node_kind kind)
@@ -57,8 +61,7 @@ static void encode_id(const char *id, char *out, size_t size)
 	static const char hex[] = "0123456789ABCDEF";
 	size_t n = 0;
 
-	for (const unsigned char *p = (const unsigned char *)id; *p != '\0' && n + 4 < size;
-	     p++) {
+	for (const unsigned char *p = (const unsigned char *)id; *p != '\0' && n + 4 < size; p++) {
 		if (*p == '%' || *p == '/' || *p < 0x20 || *p == 0x7f) {
 			out[n++] = '%';
 			out[n++] = hex[*p >> 4];
@@ -129,7 +132,9 @@ int vc_fs_legacy_resolve(vc_fs *fs, const char *path, vc_fs_node *node)
 		case VC_NODE_ROOT: rc = lookup_root(view, path, len, &current); break;
 		case VC_NODE_CHUNKS_DIR: rc = lookup_chunk(view, path, len, &current); break;
 		case VC_NODE_VECTORS_DIR: rc = lookup_vector(view, path, len, &current); break;
-		case VC_NODE_QUERIES_DIR: rc = vc_fs_queries_lookup(NULL, path, len, &current); break;
+		case VC_NODE_QUERIES_DIR:
+			rc = vc_fs_queries_lookup(NULL, path, len, &current);
+			break;
 		case VC_NODE_NAMED_DIR: rc = vc_fs_named_lookup(NULL, path, len, &current); break;
 		default: return -ENOTDIR;
 		}
@@ -325,9 +330,9 @@ static json_t *stats_json(vc_fs *fs)
 	    (json_int_t)info.chunk_count, "ids_recovered", (json_int_t)info.ids_recovered,
 	    "ids_fallback", (json_int_t)info.ids_fallback, "mount", "mountpoint",
 	    fs->options->mountpoint, "pid", (json_int_t)getpid(), "mounted_at",
-	    (json_int_t)fs->mounted_at, "opens",
-	    (json_int_t)atomic_load(&c->opens), "reads", (json_int_t)atomic_load(&c->reads),
-	    "bytes_served", (json_int_t)atomic_load(&c->bytes_served), "errors",
+	    (json_int_t)fs->mounted_at, "opens", (json_int_t)atomic_load(&c->opens), "reads",
+	    (json_int_t)atomic_load(&c->reads), "bytes_served",
+	    (json_int_t)atomic_load(&c->bytes_served), "errors",
 	    (json_int_t)atomic_load(&c->errors), "queries", vc_fs_queries_stats_json(fs));
 }
 

@@ -125,7 +125,8 @@ int vc_fs_query_truncate(vc_fs *fs, vc_fs_query *q, off_t size)
 /* Parse and search; on success *results holds the hits. Records the message on failure. */
 static vc_err search(vc_fs *fs, const vc_fs_query *q, vc_results *results)
 {
-	vc_query_parse_options options = {.dim = session_dim(fs), .allow_raw = true, .where = "query"};
+	vc_query_parse_options options = {
+	    .dim = session_dim(fs), .allow_raw = true, .where = "query"};
 	vc_parsed_query parsed = {0};
 	vc_err err;
 
