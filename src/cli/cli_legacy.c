@@ -23,11 +23,16 @@ vc_err vc_cli_legacy_probe(const char *uri, vc_legacy **out)
 	vc_err err;
 
 	*out = NULL;
-	/* Anything unreadable here is left to the normal open, which reports it the usual way. */
+	/* A bad URI or a missing manifest is left to the normal open, which says what is wrong
+	 * the usual way; a failing backend is reported now rather than tried a second time. */
 	if (vc_store_open(uri, NULL, &store) != VC_OK)
 		return VC_OK;
-	if (vc_store_get(store, "manifest.json", &raw) != VC_OK ||
-	    !vc_legacy_detect((const char *)raw.data, raw.len)) {
+	err = vc_store_get(store, "manifest.json", &raw);
+	if (err != VC_OK && err != VC_ERR_NOT_FOUND) {
+		vc_store_close(store);
+		return vc_fail_context(err, "%s: manifest.json", uri);
+	}
+	if (err != VC_OK || !vc_legacy_detect((const char *)raw.data, raw.len)) {
 		vc_bytes_free(&raw);
 		vc_store_close(store);
 		return VC_OK;

@@ -39,8 +39,12 @@ int vc_cmd_verify(const vc_command *command, int argc, char **argv)
 	if (status != VC_CLI_CONTINUE)
 		return status;
 	/* A legacy session is checked by decoding all of it; it has nothing to authenticate. */
-	if (vc_cli_legacy_probe(argv[optind], &legacy) != VC_OK) {
-		printf("FAILED %s\n", vc_last_error());
+	err = vc_cli_legacy_probe(argv[optind], &legacy);
+	if (err != VC_OK) {
+		/* a legacy file that is missing or does not decode is a finding; a backend
+		 * failure is not */
+		if (err == VC_ERR_CORRUPT || err == VC_ERR_UNSUPPORTED || err == VC_ERR_NOT_FOUND)
+			printf("FAILED %s (%s)\n", vc_last_error(), vc_err_str(err));
 		status = vc_cli_fail();
 		goto out;
 	}

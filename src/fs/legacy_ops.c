@@ -125,11 +125,16 @@ vc_err vc_fs_legacy_probe(const vc_fs_options *options, vc_fs_legacy **out)
 		return vc_fail(VC_ERR_NOMEM, "out of memory opening %s", options->session);
 	}
 	pthread_mutex_init(&view->chunks_lock, NULL);
-	if (vc_store_get(store, "manifest.json", &view->manifest) != VC_OK ||
+	/* A missing manifest is left to the normal open (it says "no session"); a failing
+	 * backend is reported now rather than tried a second time. */
+	err = vc_store_get(store, "manifest.json", &view->manifest);
+	if (err != VC_OK && err != VC_ERR_NOT_FOUND)
+		vc_fail_context(err, "manifest.json");
+	if (err != VC_OK ||
 	    !vc_legacy_detect((const char *)view->manifest.data, view->manifest.len)) {
 		vc_store_close(store);
 		vc_fs_legacy_free(view);
-		return VC_OK;
+		return err == VC_ERR_NOT_FOUND ? VC_OK : err;
 	}
 	err = vc_legacy_open(store, &view->legacy);
 	vc_store_close(store);
