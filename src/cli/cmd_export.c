@@ -1,7 +1,8 @@
 /*
- * `vchunk export SESSION OUTPUT`: every vector of a session, decrypted, into .jsonl (ids,
- * vectors, metadata) or .fvecs (vectors). Floats are printed with nine significant digits,
- * enough for every float32 to parse back to the same bits, so import → export round-trips.
+ * `vchunk export SESSION OUTPUT`: every vector of a session (ours, decrypted, or a legacy one
+ * of the original Rust system) into .jsonl (ids, vectors, metadata) or .fvecs (vectors).
+ * Floats are printed with nine significant digits, enough for every float32 to parse back to
+ * the same bits, so import → export round-trips.
  */
 #include <endian.h>
 #include <errno.h>

@@ -35,9 +35,20 @@ PYEOF
 	done <queries.jsonl
 	check_top10 "$T" answers-arg.jsonl
 
-	step "$name: export of the legacy session equals truth.json"
+	step "$name: export of the legacy session (.jsonl and .fvecs) equals truth.json"
 	"$VCHUNK" export "$S" legacy-$name.jsonl 2>/dev/null
 	check_export "$T" legacy-$name.jsonl
+	"$VCHUNK" export "$S" legacy-$name.fvecs 2>/dev/null
+	$PY - "$T" legacy-$name.fvecs <<'PYEOF'
+import json, sys
+import numpy as np
+t = json.load(open(sys.argv[1]))
+raw = np.fromfile(sys.argv[2], dtype="<i4").reshape(len(t["ids"]), -1)
+assert (raw[:, 0] == len(t["vectors"][0])).all()
+got = sorted(r.tobytes() for r in raw[:, 1:])
+want = sorted(np.array(v, dtype="<f4").tobytes() for v in t["vectors"])
+assert got == want, "fvecs rows differ from the truth's vectors"
+PYEOF
 
 	step "$name: verify decodes everything; cat shows stored files and decoded chunks"
 	"$VCHUNK" verify "$S" | grep -q "^OK: legacy session" || fail "verify of $name"
