@@ -114,9 +114,6 @@ int vc_cmd_convert(const vc_command *command, int argc, char **argv);
  */
 vc_err vc_cli_legacy_probe(const char *uri, vc_legacy **out);
 
-/** Fail with VC_ERR_UNSUPPORTED: @p what does not apply to the legacy session at @p uri. */
-vc_err vc_cli_legacy_refuse(const char *uri, const char *what);
-
 /** inspect, verify and cat of a legacy session; each returns the exit status. */
 int vc_cli_legacy_inspect(const char *uri, const vc_legacy *legacy, bool as_json);
 int vc_cli_legacy_verify(const char *uri, const vc_legacy *legacy);

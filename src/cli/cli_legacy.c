@@ -43,14 +43,6 @@ vc_err vc_cli_legacy_probe(const char *uri, vc_legacy **out)
 	return err;
 }
 
-vc_err vc_cli_legacy_refuse(const char *uri, const char *what)
-{
-	return vc_fail(VC_ERR_UNSUPPORTED,
-		       "%s is a session of the original Rust system (read-only): %s; "
-		       "`vchunk convert %s NEW_SESSION` makes a session of ours from it",
-		       uri, what, uri);
-}
-
 static json_t *info_json(const char *uri, const vc_legacy *legacy)
 {
 	vc_legacy_info info;
