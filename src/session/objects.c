@@ -389,19 +389,14 @@ static vc_err fetch_frame(frame_ctx *ctx, const vc_object_ctx *octx, const vc_fr
 			       object->path, ctx->frame_index, object->frame_count, sealed.len,
 			       loc->sealed_len);
 	}
-	plain = malloc((size_t)loc->plain_len + 1);
-	if (plain == NULL) {
-		vc_bytes_free(&sealed);
-		return vc_fail(VC_ERR_NOMEM, "%s: out of memory for frame %u", object->path,
-			       ctx->frame_index);
-	}
+	/* Opened in place: the plaintext overwrites the ciphertext, after the 24-byte nonce. */
+	plain = sealed.data + 24;
 	err = vc_envelope_open_frame(octx, ctx->frame_index, object->frame_count, loc, sealed.data,
 				     plain);
-	vc_bytes_free(&sealed);
 	if (err == VC_OK)
 		err = vc_chunk_decode_frame(plain, loc->plain_len, ctx->ref->chunk_id,
 					    ctx->manifest->dim, chunk);
-	free(plain);
+	vc_bytes_free(&sealed);
 	if (err == VC_OK && ctx->hint != NULL && ctx->hint->rows != 0 &&
 	    (*chunk)->count != ctx->hint->rows) {
 		uint32_t rows = (*chunk)->count;

@@ -154,10 +154,12 @@ static vc_err layout_flat(layout *l)
 	return err;
 }
 
-/* Rows list by list; a list fills the current chunk, then continues in the next one. */
+/* Rows list by list; a list fills the current chunk, then continues in the next one; one
+ * frame per (list, chunk) segment, split further into frames of about 1 MiB. */
 static vc_err layout_lists(layout *l, const uint32_t *order, const uint64_t *first,
 			   uint32_t nlist, uint64_t *list_first_segment)
 {
+	uint32_t per_frame = vc_writer_frame_rows(l->w->dim);
 	vc_err err = VC_OK;
 
 	for (uint32_t list = 0; list < nlist && err == VC_OK; list++) {
@@ -173,6 +175,10 @@ static vc_err layout_lists(layout *l, const uint32_t *order, const uint64_t *fir
 				err = start_frame(l, (int32_t)list);
 			if (take > l->w->chunk_size - l->rows_in_chunk)
 				take = l->w->chunk_size - l->rows_in_chunk;
+			/* Frames of about 1 MiB even for a large list: a reader then holds one
+			 * small frame while loading and the cache evicts in small steps. */
+			if (take > per_frame)
+				take = per_frame;
 			for (uint64_t i = 0; i < take && err == VC_OK; i++)
 				err = put_row(l, order[next + i], true);
 			next += take;
