@@ -1,6 +1,6 @@
 /* The FUSE file callbacks: open, read, release, statfs, init, and the operations table.
- * Chunks are served from the session's cache of decrypted plaintext; each read pins one
- * chunk only while it copies from it. */
+ * Chunks are served from the session's cache of decrypted plaintext: copied (a read pins the
+ * chunk while it copies) or, with -o direct_io, spliced without a copy (read_pipe.h). */
 #include "fs/tree.h"
 
 #include <errno.h>
