@@ -222,6 +222,7 @@ static int read_chunk_pipe(vc_fs *fs, vc_fs_file *file, struct fuse_bufvec **buf
 	vc_cache_entry *entry;
 	const vc_bytes *plain;
 	size_t n;
+	vc_err err;
 	int rc;
 
 	if (offset < 0 || (uint64_t)offset >= object->plain_size)
@@ -232,10 +233,10 @@ static int read_chunk_pipe(vc_fs *fs, vc_fs_file *file, struct fuse_bufvec **buf
 	n = plain->len - (size_t)offset;
 	if (n > size)
 		n = size;
-	rc = vc_fs_pipe_reply(fs->session, entry, file, plain->data + offset, n, bufp);
-	if (rc != 0) {
+	err = vc_fs_pipe_reply(fs->session, entry, file, plain->data + offset, n, bufp);
+	if (err != VC_OK || *bufp == NULL) {
 		vc_session_chunk_release(fs->session, entry);
-		return rc;
+		return err != VC_OK ? vc_fs_fail(fs, "reading", object->path, err) : 1;
 	}
 	atomic_fetch_add(&fs->counters.reads, 1);
 	atomic_fetch_add(&fs->counters.bytes_served, (uint64_t)n);
@@ -313,7 +314,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	vc_fs *fs = vc_fs_get();
 
 	(void)path;
-	/* Every read of this file has returned, so its spliced replies are in the reader's pages. */
+	/* Every read of this file has returned: its spliced replies are in the reader's pages. */
 	if (fs->options->direct_io && file_of(fi)->node.kind == VC_NODE_CHUNK)
 		vc_fs_pipe_release_owner(file_of(fi));
 	file_unlink(fs, file_of(fi));

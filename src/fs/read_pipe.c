@@ -2,7 +2,6 @@
  * the pipe as the reply buffer, and keep the chunk referenced until the reply is surely read. */
 #include "fs/read_pipe.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +10,8 @@
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "util/error_i.h"
 
 #define PIPE_PAGE 4096u
 
@@ -145,8 +146,8 @@ void vc_fs_pipe_enable(unsigned max_read)
 	atomic_store(&enabled, true);
 }
 
-int vc_fs_pipe_reply(vc_session *session, vc_cache_entry *entry, const void *owner,
-		     const void *data, size_t len, struct fuse_bufvec **bufp)
+vc_err vc_fs_pipe_reply(vc_session *session, vc_cache_entry *entry, const void *owner,
+			const void *data, size_t len, struct fuse_bufvec **bufp)
 {
 	struct iovec iov = {(void *)(uintptr_t)data, len};
 	size_t pages = ((uintptr_t)data % PIPE_PAGE + len + PIPE_PAGE - 1) / PIPE_PAGE;
@@ -154,20 +155,21 @@ int vc_fs_pipe_reply(vc_session *session, vc_cache_entry *entry, const void *own
 	struct fuse_bufvec *buf;
 	ssize_t put;
 
+	*bufp = NULL;
 	if (!atomic_load(&enabled) || len == 0)
-		return 1;
+		return VC_OK;
 	slot = slot_get();
 	if (slot == NULL || !slot_ready(slot) || pages > slot->pages)
-		return 1;
+		return VC_OK;
 	buf = malloc(sizeof(*buf));
 	if (buf == NULL)
-		return -ENOMEM;
+		return vc_fail(VC_ERR_NOMEM, "no memory for a chunk reply of %zu bytes", len);
 	/* The pipe is empty and large enough, so this takes every byte without blocking. */
 	put = vmsplice(slot->fds[1], &iov, 1, SPLICE_F_NONBLOCK);
 	if (put < 0 || (size_t)put != len) {
 		free(buf);
 		slot_close_pipe(slot); /* reopened empty on the next reply */
-		return 1;
+		return VC_OK;
 	}
 	*buf = (struct fuse_bufvec)FUSE_BUFVEC_INIT(len);
 	buf->buf[0].flags = FUSE_BUF_IS_FD;
@@ -180,7 +182,7 @@ int vc_fs_pipe_reply(vc_session *session, vc_cache_entry *entry, const void *own
 	slot->owner = owner;
 	pthread_mutex_unlock(&slot->lock);
 	*bufp = buf;
-	return 0;
+	return VC_OK;
 }
 
 void vc_fs_pipe_release_owner(const void *owner)

@@ -20,15 +20,15 @@ void vc_fs_pipe_enable(unsigned max_read);
 
 /**
  * Reply with @p len bytes at @p data, which lie inside the value of the cache entry @p entry,
- * through the calling thread's pipe. On success (0) *bufp is a one-buffer vector over the
- * pipe, and the pipe holds the entry's own pages until libfuse has written them to the
- * kernel, so @p entry stays referenced until that is sure: the thread's next pipe reply, the
- * release of @p owner (the open file read: its reads have all returned by then), the thread's
- * exit or vc_fs_pipe_release_all. Returns 1 without taking @p entry when the path is off or
- * the pipe cannot take the range (the caller then copies), or a negated errno.
+ * through the calling thread's pipe. When *bufp is set it is a one-buffer vector over the
+ * pipe, which holds the entry's own pages until libfuse has written them to the kernel, so
+ * the thread keeps @p entry referenced until that is sure: its next pipe reply, the release
+ * of @p owner (the open file read: its reads have all returned by then), the thread's exit
+ * or vc_fs_pipe_release_all. *bufp NULL: the path is off or the pipe cannot take the range;
+ * @p entry stays the caller's, who copies instead. VC_ERR_NOMEM if the vector cannot be made.
  */
-int vc_fs_pipe_reply(vc_session *session, vc_cache_entry *entry, const void *owner,
-		     const void *data, size_t len, struct fuse_bufvec **bufp);
+vc_err vc_fs_pipe_reply(vc_session *session, vc_cache_entry *entry, const void *owner,
+			const void *data, size_t len, struct fuse_bufvec **bufp);
 
 /** The open file @p owner is being released: drop the entries its replies referenced. */
 void vc_fs_pipe_release_owner(const void *owner);
