@@ -233,6 +233,9 @@ static vc_err train(vc_writer *w, uint32_t nlist, vc_ivf **ivf)
 		}
 		memcpy(sample + (size_t)i * w->dim, vc_spool_vector(&w->spool, row),
 		       w->dim * sizeof(float));
+		/* Scattered reads map their neighbours too: drop them as we go. */
+		if (i % LAYOUT_DROP_ROWS == LAYOUT_DROP_ROWS - 1)
+			vc_spool_drop_pages(&w->spool);
 	}
 	vc_spool_drop_pages(&w->spool);
 	vc_kmeans_params_default(&params);
