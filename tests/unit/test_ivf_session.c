@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "format/keyring.h"
+#include "format/manifest_codec.h"
 #include "index/ivf_dir.h"
 #include "session/session_i.h"
 #include "vchunk/vchunk.h"
@@ -437,6 +439,92 @@ static void test_cache_budget_and_bad_queries(void **state)
 	vc_session_close(session);
 }
 
+/* Reports of one verify run: does any message contain @p want? */
+typedef struct verify_seen {
+	const char *want;
+	int problems;
+	int matched;
+} verify_seen;
+
+static void on_problem(void *ctx, const char *path, vc_err err, const char *message)
+{
+	verify_seen *seen = ctx;
+
+	(void)path;
+	(void)err;
+	seen->problems++;
+	seen->matched += strstr(message, seen->want) != NULL;
+}
+
+/*
+ * Re-seal index/ivf.bin with segment 0 shifted by one byte (still inside its chunk, so loading
+ * accepts it) and re-MAC the manifest with the key, as a buggy writer holding the key could: the
+ * objects authenticate, and only verify's cross-check against the chunks can notice.
+ */
+static void rewrite_directory(const fixture *fx, vc_session *session, const vc_manifest *m)
+{
+	vc_object_ctx octx = {.session_id = m->session_id, .kind = 3, .path = "index/ivf.bin"};
+	vc_bytes plain, sealed = {0}, json = {0}, serial = {0};
+	vc_manifest *next = NULL;
+	vc_ivf_dir *dir = NULL;
+	vc_keyring *keyring = NULL;
+	vc_object_ref *ref = NULL;
+
+	assert_int_equal(vc_session_read_object(session, m, "index/ivf.bin", &plain), VC_OK);
+	assert_int_equal(vc_ivf_dir_deserialize(plain.data, plain.len, &dir), VC_OK);
+	dir->segments[0].offset += 1;
+	assert_int_equal(vc_ivf_dir_serialize(dir, &serial), VC_OK);
+	assert_int_equal(vc_keyring_from_file(fx->key, &keyring), VC_OK);
+	octx.keyring = keyring;
+	assert_int_equal(vc_envelope_seal(&octx, 1, &serial, &sealed), VC_OK);
+	assert_int_equal(vc_store_put(vc_session_store(session), "index/ivf.bin", sealed.data,
+				      sealed.len),
+			 VC_OK);
+	assert_int_equal(vc_manifest_clone(m, &next), VC_OK);
+	for (size_t i = 0; i < next->object_count; i++)
+		if (strcmp(next->objects[i].path, "index/ivf.bin") == 0)
+			ref = &next->objects[i];
+	assert_non_null(ref);
+	ref->byte_size = sealed.len;
+	ref->plain_size = serial.len;
+	assert_int_equal(vc_hash_object(sealed.data, sealed.len, ref->hash), VC_OK);
+	assert_int_equal(vc_envelope_header_hash(sealed.data, sealed.len, ref->header_hash), VC_OK);
+	next->epoch++;
+	assert_int_equal(vc_manifest_serialize(next, keyring, &json), VC_OK);
+	assert_int_equal(vc_store_put(vc_session_store(session), "manifest.json", json.data,
+				      json.len),
+			 VC_OK);
+	vc_manifest_free(next);
+	vc_keyring_free(keyring);
+	vc_ivf_dir_free(dir);
+	vc_bytes_free(&plain);
+	vc_bytes_free(&serial);
+	vc_bytes_free(&sealed);
+	vc_bytes_free(&json);
+}
+
+static void test_verify_checks_the_directory(void **state)
+{
+	fixture *fx = *state;
+	verify_seen seen = {.want = "does not match the frame"};
+	vc_session *session;
+	const vc_manifest *m;
+	bool changed = false;
+
+	create_session(fx, VC_METRIC_L2);
+	session = open_session(fx, 0);
+	assert_int_equal(vc_session_verify(session, NULL, NULL), VC_OK);
+	m = vc_session_manifest_get(session);
+	rewrite_directory(fx, session, m);
+	vc_session_manifest_put(session, m);
+	assert_int_equal(vc_session_refresh(session, &changed), VC_OK);
+	assert_true(changed);
+	assert_int_not_equal(vc_session_verify(session, on_problem, &seen), VC_OK);
+	assert_int_equal(seen.problems, 1);
+	assert_int_equal(seen.matched, 1);
+	vc_session_close(session);
+}
+
 /* An HNSW session: recall at the calibrated ef, filters still giving k, lookup, verify. */
 static void test_hnsw_session(void **state)
 {
@@ -495,6 +583,7 @@ int main(void)
 	    cmocka_unit_test(test_lookup_every_id),
 	    cmocka_unit_test(test_cache_budget_and_bad_queries),
 	    cmocka_unit_test(test_hnsw_session),
+	    cmocka_unit_test(test_verify_checks_the_directory),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
