@@ -92,8 +92,8 @@ size_t vc_envelope_header_size(const uint8_t *fixed, size_t len);
 /**
  * Open frame @p index: @p sealed points at its sealed bytes (loc.sealed_len).
  * Writes loc.plain_len bytes to @p plain, which may be @p sealed + 24 (the
- * ciphertext itself: the frame is then opened in place, saving a buffer). VC_ERR_AUTH on any mismatch, with
- * a message naming ctx->path and the frame.
+ * ciphertext itself: the frame is then opened in place, saving a buffer). VC_ERR_AUTH on any
+ * mismatch, with a message naming ctx->path and the frame.
  */
 vc_err vc_envelope_open_frame(const vc_object_ctx *ctx, uint32_t index, uint32_t count,
 			      const vc_frame_loc *loc, const uint8_t *sealed, uint8_t *plain);

@@ -157,12 +157,13 @@ static vc_err check_segment(const vc_ivf_segment *s, const vc_chunk_ref *c, uint
 {
 	uint64_t header = 60u + 8u * (uint64_t)c->object.frame_count;
 
-	if (s->frame_index >= c->object.frame_count || s->sealed_len < 40 ||
-	    s->offset < header || s->offset > c->object.byte_size ||
-	    s->sealed_len > c->object.byte_size - s->offset || s->rows > c->vector_count)
-		return vc_fail(VC_ERR_CORRUPT,
-			       "index/ivf.bin: segment %llu (frame %u of %s) lies outside the chunk",
-			       (unsigned long long)i, s->frame_index, c->object.path);
+	if (s->frame_index >= c->object.frame_count || s->sealed_len < 40 || s->offset < header ||
+	    s->offset > c->object.byte_size || s->sealed_len > c->object.byte_size - s->offset ||
+	    s->rows > c->vector_count)
+		return vc_fail(
+		    VC_ERR_CORRUPT,
+		    "index/ivf.bin: segment %llu (frame %u of %s) lies outside the chunk",
+		    (unsigned long long)i, s->frame_index, c->object.path);
 	return VC_OK;
 }
 
@@ -183,9 +184,10 @@ vc_err vc_ivf_dir_check(const vc_ivf_dir *dir, const vc_manifest *manifest)
 
 		if (ref->has_header_hash &&
 		    memcmp(ref->header_hash, dir->header_hashes[c], VC_HASH_BYTES) != 0)
-			return vc_fail(VC_ERR_CORRUPT,
-				       "index/ivf.bin: header hash of %s differs from the manifest's",
-				       ref->path);
+			return vc_fail(
+			    VC_ERR_CORRUPT,
+			    "index/ivf.bin: header hash of %s differs from the manifest's",
+			    ref->path);
 	}
 	for (uint64_t i = 0; i < dir->segment_count; i++) {
 		const vc_ivf_segment *s = &dir->segments[i];
@@ -196,9 +198,8 @@ vc_err vc_ivf_dir_check(const vc_ivf_dir *dir, const vc_manifest *manifest)
 		rows += s->rows;
 	}
 	if (rows != manifest->total_vectors)
-		return vc_fail(VC_ERR_CORRUPT,
-			       "index/ivf.bin: lists hold %llu rows, the session has %llu",
-			       (unsigned long long)rows,
-			       (unsigned long long)manifest->total_vectors);
+		return vc_fail(
+		    VC_ERR_CORRUPT, "index/ivf.bin: lists hold %llu rows, the session has %llu",
+		    (unsigned long long)rows, (unsigned long long)manifest->total_vectors);
 	return VC_OK;
 }

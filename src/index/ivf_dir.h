@@ -28,7 +28,7 @@ typedef struct vc_ivf_dir {
 	uint32_t nlist;
 	uint32_t chunk_count;
 	uint8_t (*header_hashes)[VC_HASH_BYTES]; /**< chunk_count entries, manifest order */
-	uint64_t *first;			 /**< nlist + 1: list l is segments[first[l]..first[l+1]) */
+	uint64_t *first; /**< nlist + 1: list l is segments[first[l]..first[l+1]) */
 	vc_ivf_segment *segments;
 	uint64_t segment_count;
 	size_t memory_bytes; /**< everything the directory holds */

@@ -129,8 +129,7 @@ bool vc_search_threshold_ok(const vc_manifest *manifest, const vc_query *query, 
 	return shown >= query->threshold;
 }
 
-vc_err vc_search_filter_ok(const vc_filter *filter, const vc_chunk *chunk, uint32_t row,
-			   bool *pass)
+vc_err vc_search_filter_ok(const vc_filter *filter, const vc_chunk *chunk, uint32_t row, bool *pass)
 {
 	*pass = true;
 	if (filter != NULL) {
@@ -354,8 +353,8 @@ static vc_err build_hits(flat_search *fs, flat_worker *w, vc_results *out)
 			if (err != VC_OK)
 				break;
 		}
-		err = vc_search_fill_hit(fs->manifest, vc_cache_entry_value(entry), KEY_ROW(item->key),
-					 item->score, &out->hits[order[i]]);
+		err = vc_search_fill_hit(fs->manifest, vc_cache_entry_value(entry),
+					 KEY_ROW(item->key), item->score, &out->hits[order[i]]);
 	}
 	vc_session_chunk_release(fs->session, entry);
 	free(order);

@@ -93,9 +93,8 @@ vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *m
 	if (t == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory loading index/hnsw.bin");
 	if (!vc_le_get_bytes(&r, magic, 8) || memcmp(magic, TIER_MAGIC, 8) != 0 ||
-	    !vc_le_get_u64(&r, &t->count) || !vc_le_get_u64(&r, &graph_len) ||
-	    graph_len > r.left || t->count != manifest->total_vectors ||
-	    t->count > (r.left - graph_len) / NODE_BYTES ||
+	    !vc_le_get_u64(&r, &t->count) || !vc_le_get_u64(&r, &graph_len) || graph_len > r.left ||
+	    t->count != manifest->total_vectors || t->count > (r.left - graph_len) / NODE_BYTES ||
 	    t->count * NODE_BYTES != r.left - graph_len) {
 		err = corrupt("sizes do not match the object or the manifest");
 		goto fail;
@@ -149,9 +148,9 @@ typedef struct hnsw_search {
 	const vc_query *query;
 	const vc_hnsw_tier *tier;
 	vc_filter *filter;
-	size_t room;		  /* min(k, vectors) */
-	vc_scored *candidates;	  /* the graph's answer, best first */
-	vc_scored *kept;	  /* candidates that passed, best first */
+	size_t room;	       /* min(k, vectors) */
+	vc_scored *candidates; /* the graph's answer, best first */
+	vc_scored *kept;       /* candidates that passed, best first */
 	size_t kept_count;
 	vc_load_counters counters;
 	uint64_t scored;

@@ -518,8 +518,7 @@ vc_err vc_session_ivf_dir(vc_session *session, const vc_manifest *manifest,
 	return VC_OK;
 }
 
-static vc_err load_hnsw_tier(vc_session *session, const vc_manifest *manifest,
-			     vc_hnsw_tier **out)
+static vc_err load_hnsw_tier(vc_session *session, const vc_manifest *manifest, vc_hnsw_tier **out)
 {
 	vc_bytes plain;
 	vc_err err;

@@ -25,9 +25,9 @@
  */
 typedef struct vc_snapshot {
 	vc_manifest *manifest;
-	struct vc_ivf_dir *ivf_dir; /* index/ivf.bin, loaded at the first IVF query */
+	struct vc_ivf_dir *ivf_dir;	/* index/ivf.bin, loaded at the first IVF query */
 	struct vc_hnsw_tier *hnsw_tier; /* index/hnsw.bin, loaded at the first HNSW query */
-	uint64_t refs; /* readers holding it, plus one while it is current */
+	uint64_t refs;			/* readers holding it, plus one while it is current */
 	struct vc_snapshot *next;
 } vc_snapshot;
 
@@ -60,7 +60,7 @@ typedef struct vc_load_counters {
 	uint64_t loads;
 	uint64_t bytes;
 	uint64_t frames;
-	uint64_t hits; /* gets answered without a load by this caller */
+	uint64_t hits;	      /* gets answered without a load by this caller */
 	uint64_t frame_loads; /* of loads: single frames fetched by byte range */
 } vc_load_counters;
 
@@ -68,7 +68,7 @@ typedef struct vc_load_counters {
 typedef struct vc_frame_hint {
 	uint64_t offset;
 	uint32_t sealed_len;
-	uint32_t rows; /* checked against the decoded frame; 0: not known */
+	uint32_t rows;		    /* checked against the decoded frame; 0: not known */
 	const uint8_t *header_hash; /* VC_HASH_BYTES, vouched for by an authenticated index */
 } vc_frame_hint;
 

@@ -46,7 +46,8 @@ static vc_err end_chunk(layout *l)
 
 	if (l->w->builder == NULL)
 		return VC_OK;
-	err = vc_writer_seal_chunk(l->w, l->segments != NULL || l->chunk_locs != NULL ? &locs : NULL);
+	err =
+	    vc_writer_seal_chunk(l->w, l->segments != NULL || l->chunk_locs != NULL ? &locs : NULL);
 	if (err == VC_OK && l->chunk_locs != NULL) {
 		l->chunk_locs[l->w->chunk_count - 1] = locs;
 		locs = NULL;
@@ -156,8 +157,8 @@ static vc_err layout_flat(layout *l)
 
 /* Rows list by list; a list fills the current chunk, then continues in the next one; one
  * frame per (list, chunk) segment, split further into frames of about 1 MiB. */
-static vc_err layout_lists(layout *l, const uint32_t *order, const uint64_t *first,
-			   uint32_t nlist, uint64_t *list_first_segment)
+static vc_err layout_lists(layout *l, const uint32_t *order, const uint64_t *first, uint32_t nlist,
+			   uint64_t *list_first_segment)
 {
 	uint32_t per_frame = vc_writer_frame_rows(l->w->dim);
 	vc_err err = VC_OK;
@@ -321,8 +322,8 @@ static vc_err calibration_truth(const vc_writer *w, const float *q, const uint64
 			float inv = 1.0f;
 
 			if (w->metric == VC_METRIC_COSINE) {
-				float norm = sqrtf(vc_dot(base + j * w->dim, base + j * w->dim,
-							  w->dim));
+				float norm =
+				    sqrtf(vc_dot(base + j * w->dim, base + j * w->dim, w->dim));
 
 				inv = norm > 0.0f ? 1.0f / norm : 0.0f;
 			}
@@ -350,8 +351,8 @@ static vc_err calibrate_nprobe(const vc_writer *w, const vc_ivf *ivf, const uint
 			       uint32_t *nprobe)
 {
 	uint32_t nlist = vc_ivf_nlist(ivf);
-	uint32_t nq = w->total - 1 < CALIBRATION_QUERIES ? (uint32_t)w->total - 1
-							 : CALIBRATION_QUERIES;
+	uint32_t nq =
+	    w->total - 1 < CALIBRATION_QUERIES ? (uint32_t)w->total - 1 : CALIBRATION_QUERIES;
 	vc_topk *truth = calloc(nq ? nq : 1, sizeof(*truth));
 	uint32_t *rank = malloc(nlist * sizeof(uint32_t));
 	uint64_t *hist = calloc((size_t)nlist + 1, sizeof(uint64_t));
@@ -536,7 +537,8 @@ static vc_err build_graph(vc_writer *w, vc_hnsw **out)
 	if (w->hnsw_ef_construction)
 		params.ef_construction = w->hnsw_ef_construction;
 	if (w->total > UINT32_MAX)
-		return vc_fail(VC_ERR_INVALID, "an HNSW index holds at most %u vectors", UINT32_MAX);
+		return vc_fail(VC_ERR_INVALID, "an HNSW index holds at most %u vectors",
+			       UINT32_MAX);
 	err = vc_hnsw_create(w->dim, w->metric, &params, out);
 	if (err == VC_OK)
 		err = vc_hnsw_reserve(*out, (uint32_t)w->total);
@@ -556,8 +558,8 @@ static vc_err build_graph(vc_writer *w, vc_hnsw **out)
 static vc_err calibrate_ef(const vc_writer *w, vc_hnsw *hnsw, uint32_t *ef)
 {
 	static const uint32_t ladder[] = {16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
-	uint32_t nq = w->total - 1 < CALIBRATION_QUERIES ? (uint32_t)w->total - 1
-							 : CALIBRATION_QUERIES;
+	uint32_t nq =
+	    w->total - 1 < CALIBRATION_QUERIES ? (uint32_t)w->total - 1 : CALIBRATION_QUERIES;
 	vc_topk *truth = calloc(nq ? nq : 1, sizeof(*truth));
 	vc_scored found[CALIBRATION_K + 1];
 	uint64_t *qrows = NULL;

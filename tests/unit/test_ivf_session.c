@@ -69,7 +69,8 @@ static void make_data(fixture *fx)
 			fx->vectors[i][d] = centres[i % CLUSTERS][d] + 2.0f * next_value(&seed);
 	for (int q = 0; q < QUERIES; q++)
 		for (int d = 0; d < DIM; d++)
-			fx->queries[q][d] = centres[(q * 7) % CLUSTERS][d] + 2.0f * next_value(&seed);
+			fx->queries[q][d] =
+			    centres[(q * 7) % CLUSTERS][d] + 2.0f * next_value(&seed);
 }
 
 static void create_indexed(fixture *fx, vc_metric metric, vc_index_type index)
@@ -212,8 +213,7 @@ static void check_recall(fixture *fx, vc_metric metric)
 		vc_results_free(&r);
 	}
 	recall /= QUERIES;
-	print_message("%s: recall@10 at the default nprobe %.3f\n", vc_metric_name(metric),
-		      recall);
+	print_message("%s: recall@10 at the default nprobe %.3f\n", vc_metric_name(metric), recall);
 	assert_true(recall >= 0.9);
 	assert_int_equal(exact_hits, QUERIES);
 	vc_session_close(session);
@@ -477,9 +477,9 @@ static void rewrite_directory(const fixture *fx, vc_session *session, const vc_m
 	assert_int_equal(vc_keyring_from_file(fx->key, &keyring), VC_OK);
 	octx.keyring = keyring;
 	assert_int_equal(vc_envelope_seal(&octx, 1, &serial, &sealed), VC_OK);
-	assert_int_equal(vc_store_put(vc_session_store(session), "index/ivf.bin", sealed.data,
-				      sealed.len),
-			 VC_OK);
+	assert_int_equal(
+	    vc_store_put(vc_session_store(session), "index/ivf.bin", sealed.data, sealed.len),
+	    VC_OK);
 	assert_int_equal(vc_manifest_clone(m, &next), VC_OK);
 	for (size_t i = 0; i < next->object_count; i++)
 		if (strcmp(next->objects[i].path, "index/ivf.bin") == 0)
@@ -491,9 +491,8 @@ static void rewrite_directory(const fixture *fx, vc_session *session, const vc_m
 	assert_int_equal(vc_envelope_header_hash(sealed.data, sealed.len, ref->header_hash), VC_OK);
 	next->epoch++;
 	assert_int_equal(vc_manifest_serialize(next, keyring, &json), VC_OK);
-	assert_int_equal(vc_store_put(vc_session_store(session), "manifest.json", json.data,
-				      json.len),
-			 VC_OK);
+	assert_int_equal(
+	    vc_store_put(vc_session_store(session), "manifest.json", json.data, json.len), VC_OK);
 	vc_manifest_free(next);
 	vc_keyring_free(keyring);
 	vc_ivf_dir_free(dir);
@@ -555,7 +554,8 @@ static void test_hnsw_session(void **state)
 		assert_int_equal(r.count, K);
 		for (size_t h = 0; h < r.count; h++)
 			assert_int_equal(
-			    json_integer_value(json_object_get(r.hits[h].metadata, "tag")), q % TAGS);
+			    json_integer_value(json_object_get(r.hits[h].metadata, "tag")),
+			    q % TAGS);
 		vc_results_free(&r);
 		json_decref(filter);
 	}

@@ -347,8 +347,7 @@ static void test_abort_removes_objects(void **state)
 {
 	fixture *fx = *state;
 	/* A flat writer stores chunks as they fill (an indexed one spools until commit). */
-	vc_create_options create = {
-	    .key_file = fx->key, .chunk_size = 10, .index = VC_INDEX_FLAT};
+	vc_create_options create = {.key_file = fx->key, .chunk_size = 10, .index = VC_INDEX_FLAT};
 	vc_writer *writer = NULL;
 	float v[3];
 	char id[16];
@@ -369,8 +368,7 @@ static void test_failed_put_leaves_no_session(void **state)
 {
 	fixture *fx = *state;
 	/* A flat writer stores chunks as they fill (an indexed one spools until commit). */
-	vc_create_options create = {
-	    .key_file = fx->key, .chunk_size = 10, .index = VC_INDEX_FLAT};
+	vc_create_options create = {.key_file = fx->key, .chunk_size = 10, .index = VC_INDEX_FLAT};
 	vc_writer *writer = NULL;
 	char blocker[320], chunks[256];
 	vc_err err = VC_OK;
