@@ -12,6 +12,8 @@
  *   --cache-mb N        chunk cache budget (default 150)
  *   -k N                results per query, the k of recall@k (default 10)
  *   --cold I            cold mode: open the session and run query I once, nothing before
+ *   --budget-s S        stop a setting after S seconds of queries, once 50 are done (0: no limit)
+ *   --label NAME        system name in the output (default "ours")
  *
  * Ids must be row numbers (what `vchunk import` gives .fvecs rows). A returned id counts as
  * correct when it is among the exact k nearest, or when its exact distance ties the k-th one
@@ -29,6 +31,7 @@
 
 #define MAX_SETTINGS 64
 #define TIE_TOLERANCE 1e-6
+#define MIN_BUDGET_QUERIES 50
 
 typedef enum setting_kind { SET_EXACT, SET_DEFAULT, SET_EF, SET_NPROBE } setting_kind;
 
@@ -47,6 +50,7 @@ typedef struct vecs {
 typedef struct options {
 	const char *session_uri;
 	const char *key_file;
+	const char *label;
 	const char *paths[3]; /* queries, ground truth ids, ground truth distances */
 	setting settings[MAX_SETTINGS];
 	size_t setting_count;
@@ -54,6 +58,7 @@ typedef struct options {
 	size_t exact_queries;
 	size_t warmup;
 	size_t cache_mb;
+	double budget_s;
 	uint32_t k;
 	long cold; /* -1: warm mode */
 } options;
@@ -171,11 +176,14 @@ static int parse_args(int argc, char **argv, options *opt)
 					      {"warmup", required_argument, NULL, 'w'},
 					      {"cache-mb", required_argument, NULL, 'c'},
 					      {"cold", required_argument, NULL, 'C'},
+					      {"label", required_argument, NULL, 'l'},
+					      {"budget-s", required_argument, NULL, 'b'},
 					      {NULL, 0, NULL, 0}};
 	char exact_default[] = "exact";
 	int c;
 
-	*opt = (options){.queries = 1000, .warmup = 100, .cache_mb = 150, .k = 10, .cold = -1};
+	*opt = (options){
+	    .queries = 1000, .warmup = 100, .cache_mb = 150, .k = 10, .cold = -1, .label = "ours"};
 	while ((c = getopt_long(argc, argv, "k:", longs, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -188,6 +196,8 @@ static int parse_args(int argc, char **argv, options *opt)
 		case 'c': opt->cache_mb = strtoul(optarg, NULL, 10); break;
 		case 'C': opt->cold = strtol(optarg, NULL, 10); break;
 		case 'k': opt->k = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'l': opt->label = optarg; break;
+		case 'b': opt->budget_s = strtod(optarg, NULL); break;
 		default: return -1;
 		}
 	}
@@ -291,11 +301,15 @@ static size_t queries_for(const bench *b, const setting *s)
 static int measure_setting(bench *b, const setting *s, measure *m)
 {
 	size_t n = queries_for(b, s);
+	double deadline = now_ms() + b->opt->budget_s * 1e3;
 
 	*m = (measure){0};
 	for (size_t q = 0; q < n; q++) {
 		if (run_query(b, s, q, m) != 0)
 			return -1;
+		/* a slow setting stops early; the query count printed says how many ran */
+		if (b->opt->budget_s > 0 && q + 1 >= MIN_BUDGET_QUERIES && now_ms() > deadline)
+			n = q + 1;
 	}
 	for (size_t q = 0; q < n; q++)
 		m->mean_ms += b->latency_ms[q];
@@ -314,9 +328,9 @@ static void print_measure(const bench *b, const setting *s, const measure *m)
 {
 	double scored_frac = m->scored / (double)b->total_vectors;
 
-	printf("ours\t%s\t%zu\t%.4f\t%.3f\t%.3f\t%.3f\t-\t%.0f\t%.2f\t%.4f\t%s\n", s->name,
-	       m->queries, m->recall, m->p50_ms, m->p99_ms, m->mean_ms, m->bytes, m->chunks,
-	       scored_frac, scored_frac >= 0.999 ? "every vector scored" : "-");
+	printf("%s\t%s\t%zu\t%.4f\t%.3f\t%.3f\t%.3f\t-\t%.0f\t%.2f\t%.4f\t%s\n", b->opt->label,
+	       s->name, m->queries, m->recall, m->p50_ms, m->p99_ms, m->mean_ms, m->bytes,
+	       m->chunks, scored_frac, scored_frac >= 0.999 ? "every vector scored" : "-");
 	fprintf(stderr,
 		"bench_index: %-10s %zu queries  recall@%u %.4f  p50 %.3f ms  p99 %.3f ms\n",
 		s->name, m->queries, b->opt->k, m->recall, m->p50_ms, m->p99_ms);
@@ -341,9 +355,9 @@ static int run_warm(bench *b)
 		const setting *s = &opt->settings[i];
 
 		if (!b->has_index && (s->kind == SET_EF || s->kind == SET_NPROBE)) {
-			printf("ours\t%s\t0\t-\t-\t-\t-\t-\t-\t-\t-\tskipped: the session has no "
+			printf("%s\t%s\t0\t-\t-\t-\t-\t-\t-\t-\t-\tskipped: the session has no "
 			       "index (no index/ objects), so search is exact\n",
-			       s->name);
+			       opt->label, s->name);
 			fprintf(stderr, "bench_index: %s skipped: the session has no index\n",
 				s->name);
 			continue;
@@ -462,7 +476,8 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &opt) != 0) {
 		fprintf(stderr,
 			"usage: bench_index [--settings LIST] [--queries N] [--exact-queries N]"
-			" [--warmup N] [--cache-mb N] [-k N] [--cold I]\n"
+			" [--warmup N] [--cache-mb N] [-k N] [--cold I] [--budget-s S]"
+			" [--label NAME]\n"
 			"                   SESSION KEYFILE QUERIES.fvecs GT.ivecs "
 			"GT_DIST.fvecs\n");
 		return 2;

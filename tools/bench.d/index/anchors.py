@@ -15,8 +15,10 @@ Queries run on one thread (hnswlib set_num_threads(1), faiss.omp_set_num_threads
 one thread), one at a time: a Python loop over single-row calls, each timed with
 time.perf_counter_ns, so p50/p99 include the Python call overhead. For comparison the same
 queries are also run as one batch call on one thread; batch_ms is that call's time divided by
-the number of queries (no per-call overhead). Recall@k uses the rule of bench_index.c: a result
-counts when it is among the exact k nearest or ties the k-th exact distance.
+the number of queries (no per-call overhead). The call overhead itself is measured as the p50 of
+the same single-query call on a one-vector index (hnswlib; faiss IndexFlatL2). Recall@k uses the
+rule of bench_index.c: a result counts when it is among the exact k nearest or ties the k-th
+exact distance.
 """
 import argparse
 import ctypes
@@ -117,6 +119,39 @@ def ivf_anchor(base_file, dim, n, threads):
     return nlist, build, faiss.write_index, faiss.read_index
 
 
+def call_overhead(search, tiny, dim, k, calls=2000):
+    """p50 of a single-query call on a one-vector index: what the call costs apart from search."""
+    q = np.ones((1, dim), dtype=np.float32)
+    times = np.empty(calls)
+    for i in range(calls):
+        t0 = time.perf_counter_ns()
+        search(tiny, q, k)
+        times[i] = (time.perf_counter_ns() - t0) / 1e6
+    return float(np.median(times))
+
+
+def hnsw_search(index, q, k):
+    return index.knn_query(q, k=min(k, index.get_current_count()), num_threads=1)[0]
+
+
+def faiss_search(index, q, k):
+    return index.search(q, k)[1]
+
+
+def tiny_hnsw(dim):
+    index = hnswlib.Index(space="l2", dim=dim)
+    index.init_index(max_elements=1, ef_construction=HNSW_EF_CONSTRUCTION, M=HNSW_M)
+    index.add_items(np.zeros((1, dim), dtype=np.float32), [0])
+    index.set_num_threads(1)
+    return index
+
+
+def tiny_flat(dim):
+    index = faiss.IndexFlatL2(dim)
+    index.add(np.zeros((1, dim), dtype=np.float32))
+    return index
+
+
 def sweep(system, index, settings, apply, search, queries, gt, gt_dist, k):
     """Time every query alone and as one batch, per setting; one TSV row per setting."""
     rows = []
@@ -181,26 +216,27 @@ def main():
     set_blas_threads(1)
     faiss.omp_set_num_threads(1)
     hnsw.set_num_threads(1)
+    hnsw_meta["overhead_ms"] = call_overhead(hnsw_search, tiny_hnsw(dim), dim, args.k)
+    ivf_meta["overhead_ms"] = call_overhead(faiss_search, tiny_flat(dim), dim, args.k)
     rows = sweep("hnswlib", hnsw, [f"ef={v}" for v in args.ef.split(",")],
-                 lambda index, s: index.set_ef(int(s.split("=")[1])),
-                 lambda index, q, k: index.knn_query(q, k=k, num_threads=1)[0],
+                 lambda index, s: index.set_ef(int(s.split("=")[1])), hnsw_search,
                  queries, gt, gt_dist, args.k)
     rows += sweep("faiss-ivf", ivf, [f"nprobe={v}" for v in args.nprobe.split(",")],
-                  lambda index, s: setattr(index, "nprobe", int(s.split("=")[1])),
-                  lambda index, q, k: index.search(q, k)[1],
+                  lambda index, s: setattr(index, "nprobe", int(s.split("=")[1])), faiss_search,
                   queries, gt, gt_dist, args.k)
     with open(args.out, "w") as f:
         f.write(HEADER)
         for row in rows:
             f.write("\t".join(str(x) for x in row) + "\n")
     with open(args.build_out, "w") as f:
-        f.write("system\tparams\tbuild_s\tthreads\tbuilt_at\tcached\n")
+        f.write("system\tparams\tbuild_s\tthreads\tbuilt_at\tcached\tcall_overhead_ms\n")
         for system, params, meta in (
                 ("hnswlib", f"M={HNSW_M}, ef_construction={HNSW_EF_CONSTRUCTION}", hnsw_meta),
                 ("faiss-ivf", f"IndexIVFFlat nlist={nlist}, k-means {KMEANS_ITERATIONS} "
                               f"iterations on <= {KMEANS_POINTS_PER_LIST} points/list", ivf_meta)):
             f.write(f"{system}\t{params}\t{meta['build_s']:.1f}\t{meta.get('threads', '?')}\t"
-                    f"{meta['built_at']}\t{'yes' if meta['cached'] else 'no'}\n")
+                    f"{meta['built_at']}\t{'yes' if meta['cached'] else 'no'}\t"
+                    f"{meta['overhead_ms']:.4f}\n")
 
 
 if __name__ == "__main__":
