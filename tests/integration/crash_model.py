@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+"""Model of a deterministic sequence of commits, for the crash and reader tests.
+
+    crash_model.py plan --seed S --commits N --dim D DIR
+        write DIR/base.jsonl (state 0, imported), DIR/ops.tsv (commit i = line i: an op and
+        its arguments) and DIR/add-I.jsonl for every add commit
+    crash_model.py match DIR N EXPORT.jsonl
+        EXPORT must hold exactly state N or state N+1 (ids, bit-exact vectors, metadata);
+        prints the matching index (N+1 when both states are equal), exit 1 with a diff if neither
+    crash_model.py epochs DIR RESULTS
+        RESULTS holds `vchunk query` JSON lines (k at least the live count, so each answer is
+        the whole live set); prints for each line "LO HI": the commit range whose state it equals
+        exactly. Exit 1 naming the line when an answer equals no state (a mix of epochs).
+
+Ops (one commit each): add FILE | delete ID... | delete-filter JSON | update ID JSON |
+compact | gc. Vectors are derived from their id (BLAKE2b bytes -> multiples of 1/64 in
+[-2, 2)), so they are exact in float32 and in decimal text.
+"""
+import argparse
+import hashlib
+import json
+import os
+import random
+import struct
+import sys
+
+
+def vector_of(ident, dim):
+    h = hashlib.blake2b(ident.encode(), digest_size=dim).digest()
+    v = [(b - 128) / 64.0 for b in h]
+    if all(x == 0 for x in v):
+        v[0] = 1.0
+    return v
+
+
+def f32_bits(values):
+    return struct.pack("<%df" % len(values), *values)
+
+
+def read_ops(d):
+    ops = []
+    with open(os.path.join(d, "ops.tsv"), encoding="utf-8") as f:
+        for line in f:
+            ops.append(line.rstrip("\n").split("\t"))
+    return ops
+
+
+def read_jsonl(path):
+    rows = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                rows[str(r["id"])] = r
+    return rows
+
+
+def apply(state, op, d):
+    """state: id -> metadata (vectors are a function of the id). Returns the next state."""
+    s = dict(state)
+    kind = op[1]
+    if kind == "add":
+        for ident, r in read_jsonl(os.path.join(d, op[2])).items():
+            assert ident not in s, "plan adds a live id"
+            s[ident] = r.get("metadata")
+    elif kind == "delete":
+        for ident in op[2].split(" "):
+            del s[ident]
+    elif kind == "delete-filter":
+        (key, cond), = json.loads(op[2]).items()
+        want = cond["$eq"]
+        for ident in [i for i, m in s.items() if m and m.get(key) == want]:
+            del s[ident]
+    elif kind == "update":
+        s[op[2]] = json.loads(op[3])
+    elif kind not in ("compact", "gc"):
+        sys.exit("crash_model.py: unknown op %r" % kind)
+    return s
+
+
+def states(d):
+    """Every state 0..len(ops), in order."""
+    base = read_jsonl(os.path.join(d, "base.jsonl"))
+    s = {i: r.get("metadata") for i, r in base.items()}
+    out = [s]
+    for op in read_ops(d):
+        s = apply(s, op, d)
+        out.append(s)
+    return out
+
+
+def plan(args):
+    rng = random.Random(args.seed)
+    os.makedirs(args.dir, exist_ok=True)
+    live = {}
+
+    def row(ident, meta):
+        return json.dumps({"id": ident, "vector": vector_of(ident, args.dim), "metadata": meta})
+
+    with open(os.path.join(args.dir, "base.jsonl"), "w", encoding="utf-8") as f:
+        for j in range(args.base):
+            ident = "b-%d" % j
+            live[ident] = {"c": 0, "g": j % 4}
+            f.write(row(ident, live[ident]) + "\n")
+    ops = []
+    for i in range(1, args.commits + 1):
+        r = rng.random()
+        ids = sorted(live)
+        if r < 0.50 or len(ids) < 8:
+            name = "add-%d.jsonl" % i
+            with open(os.path.join(args.dir, name), "w", encoding="utf-8") as f:
+                for j in range(rng.randint(2, 6)):
+                    ident = "v%d-%d" % (i, j)
+                    live[ident] = {"c": i, "g": j % 4}
+                    f.write(row(ident, live[ident]) + "\n")
+            ops.append([str(i), "add", name])
+        elif r < 0.70:
+            gone = rng.sample(ids, rng.randint(1, 3))
+            for ident in gone:
+                del live[ident]
+            ops.append([str(i), "delete", " ".join(gone)])
+        elif r < 0.75:
+            # delete every live vector whose "c" equals that of a random live one
+            c = live[rng.choice(ids)]["c"]
+            for ident in [k for k, m in live.items() if m["c"] == c]:
+                del live[ident]
+            ops.append([str(i), "delete-filter", json.dumps({"c": {"$eq": c}})])
+        elif r < 0.85:
+            ident = rng.choice(ids)
+            live[ident] = {"c": i, "g": 9, "updated": True}
+            ops.append([str(i), "update", ident, json.dumps(live[ident])])
+        elif r < 0.95:
+            ops.append([str(i), "compact"])
+        else:
+            ops.append([str(i), "gc"])
+    with open(os.path.join(args.dir, "ops.tsv"), "w", encoding="utf-8") as f:
+        for op in ops:
+            f.write("\t".join(op) + "\n")
+
+
+def diff(state, rows, dim):
+    """Why the exported rows are not this state ('' when they are)."""
+    if set(state) != set(rows):
+        extra = sorted(set(rows) - set(state))[:5]
+        missing = sorted(set(state) - set(rows))[:5]
+        return "ids differ (%d exported, %d expected; extra %s, missing %s)" % (
+            len(rows), len(state), extra, missing)
+    for ident, meta in state.items():
+        r = rows[ident]
+        if f32_bits(r["vector"]) != f32_bits(vector_of(ident, dim)):
+            return "vector of %s differs" % ident
+        if (r.get("metadata") or None) != (meta or None):
+            return "metadata of %s: %r, expected %r" % (ident, r.get("metadata"), meta)
+    return ""
+
+
+def match(args):
+    st = states(args.dir)
+    dim = len(next(iter(read_jsonl(os.path.join(args.dir, "base.jsonl")).values()))["vector"])
+    rows = read_jsonl(args.export)
+    n = args.n
+    why = []
+    for cand in (n + 1, n):
+        if 0 <= cand < len(st):
+            w = diff(st[cand], rows, dim)
+            if not w:
+                print(cand)
+                return 0
+            why.append("state %d: %s" % (cand, w))
+    print("crash_model.py: the session holds neither state %d nor %d:\n  %s"
+          % (n, n + 1, "\n  ".join(why)), file=sys.stderr)
+    return 1
+
+
+def epochs(args):
+    st = [frozenset(s) for s in states(args.dir)]
+    bad = 0
+    with open(args.results, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            ids = frozenset(h["id"] for h in json.loads(line)["results"])
+            hits = [e for e, s in enumerate(st) if s == ids]
+            if not hits:
+                best = min(range(len(st)), key=lambda e: len(st[e] ^ ids))
+                print("crash_model.py: answer %d (%d ids) equals no committed state; nearest is "
+                      "state %d, off by %d ids" % (lineno, len(ids), best, len(st[best] ^ ids)),
+                      file=sys.stderr)
+                bad += 1
+                continue
+            print(hits[0], hits[-1])
+    return 1 if bad else 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("plan")
+    a.add_argument("--seed", type=int, required=True)
+    a.add_argument("--commits", type=int, required=True)
+    a.add_argument("--dim", type=int, default=8)
+    a.add_argument("--base", type=int, default=40)
+    a.add_argument("dir")
+    a = sub.add_parser("match")
+    a.add_argument("dir")
+    a.add_argument("n", type=int)
+    a.add_argument("export")
+    a = sub.add_parser("epochs")
+    a.add_argument("dir")
+    a.add_argument("results")
+    args = p.parse_args()
+    if args.cmd == "plan":
+        return plan(args) or 0
+    return match(args) if args.cmd == "match" else epochs(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

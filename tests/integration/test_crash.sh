@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Crash test of the write path: a writer runs a seeded sequence of commits (add, delete,
+# delete --filter, update, compact, gc; tests/integration/crash_model.py) and is SIGKILLed at
+# seeded random moments, many of them mid-commit. After every kill the session must open, pass
+# `vchunk verify`, and hold exactly the state of the last acknowledged commit or of the one
+# being written (ids, bit-exact vectors, metadata); the writer then restarts from the state
+# found (it must get past any lock the killed writer left). At least 200 commits in all.
+#
+#   test_crash.sh dir|s5       (CRASH_SEED, CRASH_COMMITS and CRASH_BUDGET_S override defaults)
+set -euo pipefail
+source "$(dirname "$0")/test_cli_common.sh"
+backend=${1:?usage: test_crash.sh dir|s5}
+HERE=$(cd "$(dirname "$0")" && pwd)
+MODEL="$PY $HERE/crash_model.py"
+WRITER="$HERE/crash_writer.sh"
+seed=${CRASH_SEED:-20261128}
+target=${CRASH_COMMITS:-200}
+budget=${CRASH_BUDGET_S:-170}
+cd "$WORK"
+
+"$VCHUNK" --help | grep -q "^  add " ||
+	fail "this vchunk has no 'add' command: the write path (add, delete, update, compact, gc) is missing"
+
+"$VCHUNK" keygen key >/dev/null
+# more planned commits than the target: a kill can land after the last one is acked
+$MODEL plan --seed "$seed" --commits $((target + 60)) --dim 8 plan
+planned=$(wc -l <plan/ops.tsv)
+case "$backend" in
+dir) S="$WORK/session" ;;
+s5)
+	start_nginx
+	S="s5+$BASE/crash/session"
+	;;
+*) fail "unknown backend '$backend' (dir or s5)" ;;
+esac
+echo "   backend $backend, session $S, seed $seed, $planned commits planned"
+timeout 60 "$VCHUNK" import --key key --metric l2 --chunk-size 16 plan/base.jsonl "$S" >/dev/null
+
+# check_state N: the session verifies and holds state N or N+1; sets FOUND to the one it holds.
+check_state() {
+	local n=$1 out
+	out=$(timeout 60 "$VCHUNK" verify --key key "$S" 2>&1) ||
+		fail "verify after commit $n failed: $out"
+	rm -f export.jsonl
+	timeout 60 "$VCHUNK" export --key key "$S" export.jsonl 2>/dev/null ||
+		fail "export after commit $n failed"
+	FOUND=$($MODEL match plan "$n" export.jsonl) || fail "wrong state after commit $n (see above)"
+}
+
+epoch_of() {
+	timeout 30 "$VCHUNK" inspect "$S" | awk '$1 == "epoch" { print $2 }'
+}
+
+step "calibration: commits 1-6 without a kill, timed"
+t0=$(date +%s%N)
+timeout 60 bash "$WRITER" plan "$S" key 1 6 >calib.out 2>calib.err || {
+	cat calib.err >&2
+	fail "the writer failed without being killed"
+}
+per_commit_ms=$((($(date +%s%N) - t0) / 6000000))
+check_state 5
+[ "$FOUND" = 6 ] || fail "after 6 acked commits the session holds state $FOUND"
+# kill delays spread over about three commits, so kills land before, inside and after commits
+kill_max=$((per_commit_ms * 3))
+[ "$kill_max" -ge 15 ] || kill_max=15
+echo "   $per_commit_ms ms per commit; kills after 0-$kill_max ms"
+last_epoch=$(epoch_of)
+
+step "kill the writer at random moments until $target commits are in"
+RANDOM=$seed
+next=7
+kills=0
+mid=0
+ahead=0
+run=0
+start_s=$SECONDS
+while [ "$next" -le "$target" ]; do
+	[ $((SECONDS - start_s)) -lt "$budget" ] ||
+		fail "only $((next - 1)) of $target commits in $budget s ($kills kills)"
+	run=$((run + 1))
+	# its own session and process group, so the kill reaches the vchunk command it runs
+	setsid bash "$WRITER" plan "$S" key "$next" >"run.out" 2>"run.err" &
+	pid=$!
+	ms=$((RANDOM % (kill_max + 1)))
+	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
+	kill -KILL -- "-$pid" 2>/dev/null || true
+	kill -KILL "$pid" 2>/dev/null || true
+	kill -KILL -- "-$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		pgrep -g "$pid" >/dev/null || break
+		sleep 0.1
+	done
+	! pgrep -g "$pid" >/dev/null || fail "writer processes of run $run survived SIGKILL"
+	if grep -q "^done$" run.out; then
+		fail "the plan ran out before $target commits"
+	fi
+	if [ -s run.err ]; then
+		cat run.err >&2
+		fail "the writer failed on its own in run $run (started at commit $next)"
+	fi
+	kills=$((kills + 1))
+	acked=$(awk '$1 == "acked" { n = $2 } END { print n + 0 }' run.out)
+	[ "$acked" -gt 0 ] || acked=$((next - 1))
+	if [ "$(tail -n 1 run.out | awk '{ print $1 }')" = begin ]; then
+		mid=$((mid + 1))
+	fi
+	# over HTTP a request the killed writer had fully sent is still served: let nginx finish
+	[ "$backend" = dir ] || sleep 0.2
+	check_state "$acked"
+	if [ "$FOUND" -gt "$acked" ] && [ "$(tail -n 1 run.out)" = "begin $FOUND" ]; then
+		ahead=$((ahead + 1))
+	fi
+	epoch=$(epoch_of)
+	[ "$epoch" -ge "$last_epoch" ] || fail "epoch went back from $last_epoch to $epoch"
+	last_epoch=$epoch
+	next=$((FOUND + 1))
+done
+echo "   $kills kills ($mid inside a commit, $ahead of those after its manifest was written)," \
+	"$((next - 1)) commits, epoch $last_epoch, $((SECONDS - start_s)) s"
+[ "$kills" -ge 30 ] || fail "only $kills kills: the kill window is too wide to test much"
+[ "$mid" -ge 10 ] || fail "only $mid of $kills kills landed inside a commit"
+
+step "after the last kill: a clean writer finishes the plan's next commits, gc, verify"
+timeout 60 bash "$WRITER" plan "$S" key "$next" $((next + 4)) >final.out 2>final.err || {
+	cat final.err >&2
+	fail "the writer failed after the last kill"
+}
+timeout 60 "$VCHUNK" gc --key key "$S" >/dev/null || fail "gc after the crashes"
+check_state $((next + 3))
+[ "$FOUND" = $((next + 4)) ] || fail "after the final commits the session holds state $FOUND"
+echo "   OK: state $FOUND verified"
