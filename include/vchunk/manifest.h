@@ -97,10 +97,23 @@ typedef struct vc_manifest {
 	vc_chunk_ref *chunks;
 	size_t object_count;         /**< other objects: metadata.cbor, index/... */
 	vc_object_ref *objects;
+	/** Rows stored in chunks but deleted (tombstoned): total_vectors +
+	 *  deleted_vectors = the sum of chunks[].vector_count. 0 when absent. */
+	uint64_t deleted_vectors;
+	/** The last recent_chunks entries of chunks[] were added after the index
+	 *  was built (the recent tier): the index covers the chunks before them,
+	 *  searches scan these exactly. 0 when absent. */
+	uint32_t recent_chunks;
 } vc_manifest;
 
 /** Free a manifest (NULL-safe). */
 void vc_manifest_free(vc_manifest *manifest);
+
+/** Chunks the index covers: every chunk but the recent_chunks last ones. */
+size_t vc_manifest_indexed_chunks(const vc_manifest *manifest);
+
+/** Rows stored (live or deleted) in the chunks the index covers. */
+uint64_t vc_manifest_indexed_rows(const vc_manifest *manifest);
 
 /** Find an object (chunk or other) by path; NULL if the manifest has none. */
 const vc_object_ref *vc_manifest_find(const vc_manifest *manifest, const char *path);

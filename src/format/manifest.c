@@ -77,6 +77,23 @@ static vc_err copy_string(const char *src, char **dst)
 	return VC_OK;
 }
 
+size_t vc_manifest_indexed_chunks(const vc_manifest *manifest)
+{
+	if (manifest->recent_chunks > manifest->chunk_count)
+		return 0;
+	return manifest->chunk_count - manifest->recent_chunks;
+}
+
+uint64_t vc_manifest_indexed_rows(const vc_manifest *manifest)
+{
+	size_t covered = vc_manifest_indexed_chunks(manifest);
+	uint64_t rows = 0;
+
+	for (size_t i = 0; i < covered; i++)
+		rows += manifest->chunks[i].vector_count;
+	return rows;
+}
+
 vc_err vc_manifest_clone(const vc_manifest *manifest, vc_manifest **out)
 {
 	vc_manifest *copy;

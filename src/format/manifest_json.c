@@ -339,6 +339,11 @@ static vc_err parse_header_fields(json_t *root, vc_manifest *m)
 	m->committed_at = (int64_t)v;
 	if (err == VC_OK)
 		err = get_u32(root, "", "next_chunk_id", &m->next_chunk_id);
+	/* Written by sessions changed after their import (docs/FORMAT.md 3.2); absent: 0. */
+	if (err == VC_OK && json_object_get(root, "deleted_vectors") != NULL)
+		err = get_uint(root, "", "deleted_vectors", INT64_MAX, &m->deleted_vectors);
+	if (err == VC_OK && json_object_get(root, "recent_chunks") != NULL)
+		err = get_u32(root, "", "recent_chunks", &m->recent_chunks);
 	return err;
 }
 

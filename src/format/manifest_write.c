@@ -80,11 +80,15 @@ static vc_err check_chunks(const vc_manifest *m)
 				      "cid",
 				      c->chunk_id);
 	}
-	if (err == VC_OK && total != m->total_vectors)
+	/* Chunks hold live and deleted rows: total_vectors counts the live ones. */
+	if (err == VC_OK && (m->deleted_vectors > total || total - m->deleted_vectors != m->total_vectors))
 		err = vc_fail(VC_ERR_CORRUPT,
-			      "manifest: total_vectors is %" PRIu64 " but the chunks "
-			      "hold %" PRIu64,
-			      m->total_vectors, total);
+			      "manifest: total_vectors is %" PRIu64 " and deleted_vectors %" PRIu64
+			      " but the chunks hold %" PRIu64,
+			      m->total_vectors, m->deleted_vectors, total);
+	if (err == VC_OK && m->recent_chunks > m->chunk_count)
+		err = vc_fail(VC_ERR_CORRUPT, "manifest: recent_chunks %u exceeds the %zu chunks",
+			      m->recent_chunks, m->chunk_count);
 	if (err == VC_OK && m->chunk_count > 1) {
 		qsort(ids, m->chunk_count, sizeof(*ids), compare_u32);
 		for (i = 1; i < m->chunk_count; i++)
@@ -256,6 +260,12 @@ static json_t *manifest_json(const vc_manifest *m)
 	json_object_set_new(root, "created_at", json_integer(m->created_at));
 	json_object_set_new(root, "committed_at", json_integer(m->committed_at));
 	json_object_set_new(root, "next_chunk_id", json_integer(m->next_chunk_id));
+	/* Only sessions changed after import carry these, so older readers' files stay as they were. */
+	if (m->deleted_vectors > 0)
+		json_object_set_new(root, "deleted_vectors",
+				    json_integer((json_int_t)m->deleted_vectors));
+	if (m->recent_chunks > 0)
+		json_object_set_new(root, "recent_chunks", json_integer(m->recent_chunks));
 	json_object_set_new(root, "encryption", encryption_json(&m->encryption));
 	for (i = 0; i < m->chunk_count; i++) {
 		const vc_chunk_ref *c = &m->chunks[i];

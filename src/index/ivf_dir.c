@@ -170,11 +170,13 @@ static vc_err check_segment(const vc_ivf_segment *s, const vc_chunk_ref *c, uint
 vc_err vc_ivf_dir_check(const vc_ivf_dir *dir, const vc_manifest *manifest)
 {
 	uint64_t rows = 0;
+	uint64_t indexed = vc_manifest_indexed_rows(manifest);
 
-	if (dir->chunk_count != manifest->chunk_count)
+	/* Chunks added since the index was built (the recent tier) are not in it. */
+	if (dir->chunk_count != vc_manifest_indexed_chunks(manifest))
 		return vc_fail(VC_ERR_CORRUPT,
-			       "index/ivf.bin: describes %u chunks, the manifest lists %zu",
-			       dir->chunk_count, manifest->chunk_count);
+			       "index/ivf.bin: describes %u chunks, the manifest's index covers %zu",
+			       dir->chunk_count, vc_manifest_indexed_chunks(manifest));
 	if (vc_ivf_dim(dir->ivf) != manifest->dim || vc_ivf_metric(dir->ivf) != manifest->metric)
 		return vc_fail(VC_ERR_CORRUPT,
 			       "index/ivf.bin: quantizer dimension or metric differs from the "
@@ -197,9 +199,9 @@ vc_err vc_ivf_dir_check(const vc_ivf_dir *dir, const vc_manifest *manifest)
 			return err;
 		rows += s->rows;
 	}
-	if (rows != manifest->total_vectors)
-		return vc_fail(
-		    VC_ERR_CORRUPT, "index/ivf.bin: lists hold %llu rows, the session has %llu",
-		    (unsigned long long)rows, (unsigned long long)manifest->total_vectors);
+	if (rows != indexed)
+		return vc_fail(VC_ERR_CORRUPT,
+			       "index/ivf.bin: lists hold %llu rows, the chunks it covers %llu",
+			       (unsigned long long)rows, (unsigned long long)indexed);
 	return VC_OK;
 }

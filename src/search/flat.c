@@ -12,6 +12,7 @@
 #include "search/flat.h"
 #include "search/topk.h"
 #include "session/session_i.h"
+#include "session/tombstones.h"
 #include "util/error_i.h"
 
 /* Topk keys: chunk index in the high half, row in the low half. */
@@ -30,6 +31,8 @@ typedef struct flat_search {
 	const float *vector; /* the query, normalised for cosine */
 	float *normalised;
 	vc_filter *filter;  /* matching is read-only, so threads share it */
+	const vc_tombstones *deleted; /* rows never returned (NULL: none) */
+	size_t first_chunk; /* chunks before it are left out (searched through an index) */
 	size_t room;	    /* top-k heap size: min(k, total vectors) */
 	atomic_size_t next; /* next chunk index to scan */
 	atomic_bool failed; /* a thread failed: the others stop taking chunks */
@@ -78,7 +81,7 @@ static vc_err search_init(flat_search *fs)
 	fs->room = total < query->k ? (size_t)total : query->k;
 	if (fs->room == 0)
 		fs->room = 1;
-	atomic_init(&fs->next, 0);
+	atomic_init(&fs->next, fs->first_chunk);
 	atomic_init(&fs->failed, false);
 	fs->vector = query->vector;
 	if (fs->manifest->metric == VC_METRIC_COSINE) {
@@ -93,6 +96,8 @@ static vc_err search_init(flat_search *fs)
 	}
 	if (query->filter != NULL)
 		err = vc_filter_compile(query->filter, &fs->filter);
+	if (err == VC_OK)
+		err = vc_session_tombstones(fs->session, fs->manifest, &fs->deleted);
 	return err;
 }
 
@@ -146,7 +151,8 @@ vc_err vc_search_filter_ok(const vc_filter *filter, const vc_chunk *chunk, uint3
 	return VC_OK;
 }
 
-static vc_err offer_rows(flat_worker *w, size_t chunk_index, const vc_chunk *chunk)
+static vc_err offer_rows(flat_worker *w, size_t chunk_index, const vc_chunk *chunk,
+			 const uint8_t *dead)
 {
 	vc_topk *topk = &w->topk;
 
@@ -155,7 +161,7 @@ static vc_err offer_rows(flat_worker *w, size_t chunk_index, const vc_chunk *chu
 		bool pass;
 		vc_err err;
 
-		if (isnan(score))
+		if (isnan(score) || (dead != NULL && dead[row]))
 			continue;
 		/* A full heap keeps only strictly better scores: skip the rest before paying for
 		 * the threshold conversion or a metadata decode. */
@@ -178,6 +184,7 @@ static vc_err scan_chunk(flat_worker *w, size_t chunk_index)
 	const vc_chunk *chunk;
 	const float *inv_norms;
 	vc_cache_entry *entry;
+	uint8_t *dead = NULL;
 	vc_err err;
 
 	err = vc_session_chunk_get_counted(fs->session, fs->manifest, chunk_index, &w->counters,
@@ -196,7 +203,10 @@ static vc_err scan_chunk(flat_worker *w, size_t chunk_index)
 			w->scores[row] *= inv_norms[row];
 	}
 	w->scored += chunk->count;
-	err = offer_rows(w, chunk_index, chunk);
+	err = vc_tombstones_chunk_mask(fs->deleted, chunk, &dead);
+	if (err == VC_OK)
+		err = offer_rows(w, chunk_index, chunk, dead);
+	free(dead);
 out:
 	/* Released at once: a thread holds one chunk, so the cache budget bounds memory. */
 	vc_session_chunk_release(fs->session, entry);
@@ -245,8 +255,8 @@ static size_t thread_count(const flat_search *fs)
 
 	if (n > FLAT_MAX_THREADS)
 		n = FLAT_MAX_THREADS;
-	if (n > fs->manifest->chunk_count)
-		n = fs->manifest->chunk_count;
+	if (n > fs->manifest->chunk_count - fs->first_chunk)
+		n = fs->manifest->chunk_count - fs->first_chunk;
 	return n ? n : 1;
 }
 
@@ -364,8 +374,18 @@ static vc_err build_hits(flat_search *fs, flat_worker *w, vc_results *out)
 vc_err vc_search_flat(vc_session *session, const vc_manifest *manifest, const vc_query *query,
 		      vc_results *out)
 {
+	return vc_search_flat_from(session, manifest, query, 0, out);
+}
+
+vc_err vc_search_flat_from(vc_session *session, const vc_manifest *manifest,
+			   const vc_query *query, size_t first_chunk, vc_results *out)
+{
 	uint64_t started = vc_session_now_ns();
-	flat_search fs = {.session = session, .manifest = manifest, .query = query};
+	flat_search fs = {.session = session,
+			  .manifest = manifest,
+			  .query = query,
+			  .first_chunk = first_chunk < manifest->chunk_count ? first_chunk
+									: manifest->chunk_count};
 	flat_worker workers[FLAT_MAX_THREADS];
 	size_t count = 1;
 	vc_err err;

@@ -23,6 +23,13 @@ vc_err vc_query_validate(const vc_manifest *manifest, const vc_query *query);
 vc_err vc_search_flat(vc_session *session, const vc_manifest *manifest, const vc_query *query,
 		      vc_results *out);
 
+/**
+ * As vc_search_flat, over chunks @p first_chunk .. chunk_count only (the
+ * recent tier of an indexed session, whose older chunks an index searches).
+ */
+vc_err vc_search_flat_from(vc_session *session, const vc_manifest *manifest,
+			   const vc_query *query, size_t first_chunk, vc_results *out);
+
 /** Does internal score @p score pass the query's threshold (compared as users see scores)? */
 bool vc_search_threshold_ok(const vc_manifest *manifest, const vc_query *query, float score);
 

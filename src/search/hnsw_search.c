@@ -10,6 +10,7 @@
 #include "search/hnsw_search.h"
 #include "search/topk.h"
 #include "session/session_i.h"
+#include "session/tombstones.h"
 #include "util/error_i.h"
 
 #define TIER_MAGIC "VCHNSWM\1"
@@ -94,7 +95,7 @@ vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *m
 		return vc_fail(VC_ERR_NOMEM, "out of memory loading index/hnsw.bin");
 	if (!vc_le_get_bytes(&r, magic, 8) || memcmp(magic, TIER_MAGIC, 8) != 0 ||
 	    !vc_le_get_u64(&r, &t->count) || !vc_le_get_u64(&r, &graph_len) || graph_len > r.left ||
-	    t->count != manifest->total_vectors || t->count > (r.left - graph_len) / NODE_BYTES ||
+	    t->count != vc_manifest_indexed_rows(manifest) || t->count > (r.left - graph_len) / NODE_BYTES ||
 	    t->count * NODE_BYTES != r.left - graph_len) {
 		err = corrupt("sizes do not match the object or the manifest");
 		goto fail;
@@ -148,6 +149,7 @@ typedef struct hnsw_search {
 	const vc_query *query;
 	const vc_hnsw_tier *tier;
 	vc_filter *filter;
+	const vc_tombstones *deleted; /* nodes never returned (NULL: none) */
 	size_t room;	       /* min(k, vectors) */
 	vc_scored *candidates; /* the graph's answer, best first */
 	vc_scored *kept;       /* candidates that passed, best first */
@@ -164,7 +166,9 @@ static vc_err candidate_passes(hnsw_search *s, const vc_scored *c, bool *pass)
 	const vc_chunk *frame;
 	vc_err err;
 
-	*pass = vc_search_threshold_ok(s->manifest, s->query, c->score);
+	*pass = vc_search_threshold_ok(s->manifest, s->query, c->score) &&
+		!vc_tombstones_has(s->deleted, s->manifest->chunks[n->chunk_index].chunk_id,
+				   n->frame_index, n->row_in_frame);
 	if (!*pass || s->filter == NULL)
 		return VC_OK;
 	err = node_frame(s->session, s->manifest, s->tier, c->key, &s->counters, &entry);
@@ -257,6 +261,8 @@ vc_err vc_search_hnsw(vc_session *session, const vc_manifest *manifest, const vc
 
 	memset(out, 0, sizeof(*out));
 	err = vc_session_hnsw_tier(session, manifest, &s.tier);
+	if (err == VC_OK)
+		err = vc_session_tombstones(session, manifest, &s.deleted);
 	if (err != VC_OK)
 		return err;
 	s.room = manifest->total_vectors < query->k ? (size_t)manifest->total_vectors : query->k;

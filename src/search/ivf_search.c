@@ -11,6 +11,7 @@
 #include "search/ivf_search.h"
 #include "search/topk.h"
 #include "session/session_i.h"
+#include "session/tombstones.h"
 #include "util/error_i.h"
 
 /* Topk keys: directory segment in the high half, row within its frame in the low half. */
@@ -26,6 +27,7 @@ typedef struct ivf_search {
 	const float *vector; /* normalised for cosine */
 	float *normalised;
 	vc_filter *filter;
+	const vc_tombstones *deleted; /* rows never returned (NULL: none) */
 	size_t room; /* min(k, vectors) */
 	vc_topk topk;
 	float *scores;
@@ -43,6 +45,8 @@ static vc_err search_init(ivf_search *s)
 	vc_err err;
 
 	err = vc_session_ivf_dir(s->session, s->manifest, &s->dir);
+	if (err == VC_OK)
+		err = vc_session_tombstones(s->session, s->manifest, &s->deleted);
 	if (err != VC_OK)
 		return err;
 	s->room = total < query->k ? (size_t)total : query->k;
@@ -91,12 +95,17 @@ static void segment_hint(const vc_ivf_dir *dir, uint64_t segment, vc_frame_hint 
 
 static vc_err offer_rows(ivf_search *s, uint64_t segment, const vc_chunk *frame)
 {
+	uint32_t frame_index = s->dir->segments[segment].frame_index;
+	bool any_dead = vc_tombstones_chunk_any(s->deleted, frame->chunk_id);
+
 	for (uint32_t row = 0; row < frame->count; row++) {
 		float score = s->scores[row];
 		bool pass;
 		vc_err err;
 
 		if (isnan(score))
+			continue;
+		if (any_dead && vc_tombstones_has(s->deleted, frame->chunk_id, frame_index, row))
 			continue;
 		if (s->topk.count == s->topk.k && score <= vc_topk_threshold(&s->topk))
 			continue;

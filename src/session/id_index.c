@@ -8,6 +8,7 @@
 #include "format/chunk_codec.h"
 #include "index/le_i.h"
 #include "session/session_i.h"
+#include "session/tombstones.h"
 #include "util/error_i.h"
 
 #define SHARD_MAGIC "VCIDS\0\0\1"
@@ -129,40 +130,53 @@ static vc_err fill_record(const vc_chunk *chunk, uint32_t row, vc_record *out)
 	return err;
 }
 
-/* Without an id index: scan the chunks through the cache. */
-static vc_err lookup_scan(vc_session *session, const vc_manifest *manifest, const char *id,
-			  vc_record *out)
+/* Without an id index (or for the recent tier, which it does not cover): scan chunks @p first
+ * onwards through the cache, skipping deleted rows. */
+static vc_err lookup_scan(vc_session *session, const vc_manifest *manifest, size_t first,
+			  const vc_tombstones *deleted, const char *id, vc_record *out)
 {
-	for (size_t c = 0; c < manifest->chunk_count; c++) {
+	for (size_t c = first; c < manifest->chunk_count; c++) {
 		vc_cache_entry *entry;
 		const vc_chunk *chunk;
+		uint8_t *dead = NULL;
 		vc_err err = vc_session_chunk_get(session, manifest, c, &entry);
 
 		if (err != VC_OK)
 			return err;
 		chunk = vc_cache_entry_value(entry);
-		for (uint32_t row = 0; row < chunk->count; row++) {
-			if (strcmp(chunk->ids[row], id) == 0) {
+		err = vc_tombstones_chunk_mask(deleted, chunk, &dead);
+		for (uint32_t row = 0; row < chunk->count && err == VC_OK; row++) {
+			if ((dead == NULL || !dead[row]) && strcmp(chunk->ids[row], id) == 0) {
 				err = fill_record(chunk, row, out);
+				free(dead);
 				vc_session_chunk_release(session, entry);
 				return err;
 			}
 		}
+		free(dead);
 		vc_session_chunk_release(session, entry);
+		if (err != VC_OK)
+			return err;
 	}
 	return vc_fail(VC_ERR_NOT_FOUND, "no vector with id '%s' in %s", id, session->uri);
 }
 
 /* Check the candidates of one hash (normally one) against the id stored in their frame. */
-static vc_err lookup_entries(vc_session *session, const vc_manifest *manifest, const char *id,
-			     const vc_id_entry *e, uint64_t n, vc_record *out)
+static vc_err lookup_entries(vc_session *session, const vc_manifest *manifest,
+			     const vc_tombstones *deleted, const char *id, const vc_id_entry *e,
+			     uint64_t n, vc_record *out)
 {
 	for (uint64_t i = 0; i < n; i++) {
 		vc_cache_entry *entry;
 		const vc_chunk *frame;
-		vc_err err = vc_session_frame_get(session, manifest, e[i].chunk_index,
-						  e[i].frame_index, NULL, NULL, &entry);
+		vc_err err;
 
+		if (e[i].chunk_index < manifest->chunk_count &&
+		    vc_tombstones_has(deleted, manifest->chunks[e[i].chunk_index].chunk_id,
+				      e[i].frame_index, e[i].row_in_frame))
+			continue;
+		err = vc_session_frame_get(session, manifest, e[i].chunk_index, e[i].frame_index,
+					   NULL, NULL, &entry);
 		if (err != VC_OK)
 			return err;
 		frame = vc_cache_entry_value(entry);
@@ -186,6 +200,7 @@ vc_err vc_session_lookup(vc_session *session, const vc_manifest *manifest, const
 			 vc_record *out)
 {
 	uint32_t shards = manifest->index.id_shards;
+	const vc_tombstones *deleted = NULL;
 	uint64_t hash, count = 0, lo = 0, hi;
 	vc_id_entry *entries = NULL;
 	vc_cache_entry *entry;
@@ -197,8 +212,11 @@ vc_err vc_session_lookup(vc_session *session, const vc_manifest *manifest, const
 	memset(out, 0, sizeof(*out));
 	if (id == NULL || id[0] == '\0')
 		return vc_fail(VC_ERR_INVALID, "no id given");
+	err = vc_session_tombstones(session, manifest, &deleted);
+	if (err != VC_OK)
+		return err;
 	if (shards == 0)
-		return lookup_scan(session, manifest, id, out);
+		return lookup_scan(session, manifest, 0, deleted, id, out);
 	hash = vc_id_hash(id);
 	shard = vc_id_shard_of(hash, shards);
 	vc_id_shard_path(shard, path, sizeof(path));
@@ -221,7 +239,11 @@ vc_err vc_session_lookup(vc_session *session, const vc_manifest *manifest, const
 	}
 	for (hi = lo; hi < count && entries[hi].hash == hash; hi++)
 		;
-	err = lookup_entries(session, manifest, id, entries + lo, hi - lo, out);
+	err = lookup_entries(session, manifest, deleted, id, entries + lo, hi - lo, out);
 	free(entries);
+	/* The shards cover the indexed chunks; ids added since live in the recent tier. */
+	if (err == VC_ERR_NOT_FOUND && manifest->recent_chunks > 0)
+		err = lookup_scan(session, manifest, vc_manifest_indexed_chunks(manifest), deleted,
+				  id, out);
 	return err;
 }

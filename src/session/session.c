@@ -14,7 +14,9 @@
 #include "search/flat.h"
 #include "search/hnsw_search.h"
 #include "search/ivf_search.h"
+#include "search/recent.h"
 #include "session/session_i.h"
+#include "session/tombstones.h"
 #include "util/error_i.h"
 
 uint64_t vc_session_now_ns(void)
@@ -331,6 +333,7 @@ static void snapshot_free(vc_snapshot *snap)
 		return;
 	vc_ivf_dir_free(snap->ivf_dir);
 	vc_hnsw_tier_free(snap->hnsw_tier);
+	vc_tombstones_free(snap->tombstones);
 	vc_manifest_free(snap->manifest);
 	free(snap);
 }
@@ -446,10 +449,11 @@ vc_err vc_session_search(vc_session *session, const vc_query *query, vc_results 
 	manifest = vc_session_manifest_get(session);
 	err = vc_query_validate(manifest, query);
 	/* ef and nprobe steer the approximate indexes; exact search has nothing to tune. */
+	/* An index covers the chunks it was built over; the recent tier is scanned and merged. */
 	if (err == VC_OK && !query->exact && manifest->index.kind == VC_INDEX_KIND_IVF)
-		err = vc_search_ivf(session, manifest, query, out);
+		err = vc_search_with_recent(session, manifest, query, vc_search_ivf, out);
 	else if (err == VC_OK && !query->exact && manifest->index.kind == VC_INDEX_KIND_HNSW)
-		err = vc_search_hnsw(session, manifest, query, out);
+		err = vc_search_with_recent(session, manifest, query, vc_search_hnsw, out);
 	else if (err == VC_OK)
 		err = vc_search_flat(session, manifest, query, out);
 	vc_session_manifest_put(session, manifest);

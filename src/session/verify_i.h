@@ -13,6 +13,7 @@ typedef struct vc_index_check {
 	uint64_t *chunk_segments;    /* chunk c: segments_by_chunk[c .. c+1) */
 	vc_id_entry *ids;	     /* id entries grouped by chunk (NULL without id shards) */
 	uint64_t *chunk_ids;	     /* chunk c: ids[c .. c+1) */
+	size_t indexed_chunks;	     /* chunks from here on are the recent tier, not indexed */
 } vc_index_check;
 
 /**

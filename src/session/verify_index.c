@@ -98,9 +98,11 @@ static vc_err load_ids(vc_session *session, const vc_manifest *m, vc_index_check
 		count += n;
 		free(entries);
 	}
-	if (err == VC_OK && count != m->total_vectors)
+	/* Shards name every row of the chunks the index covers, deleted ones included. */
+	if (err == VC_OK && count != vc_manifest_indexed_rows(m))
 		err = vc_fail(VC_ERR_CORRUPT, "index/ids: %llu entries for %llu vectors",
-			      (unsigned long long)count, (unsigned long long)m->total_vectors);
+			      (unsigned long long)count,
+			      (unsigned long long)vc_manifest_indexed_rows(m));
 	for (uint64_t i = 0; i < count && err == VC_OK; i++)
 		if (all[i].chunk_index >= m->chunk_count)
 			err = vc_fail(VC_ERR_CORRUPT, "index/ids: an entry names chunk %u of %zu",
@@ -130,6 +132,7 @@ vc_err vc_index_check_load(vc_session *session, const vc_manifest *m, vc_index_c
 	vc_err err = VC_OK;
 
 	memset(check, 0, sizeof(*check));
+	check->indexed_chunks = vc_manifest_indexed_chunks(m);
 	*failed_path = NULL;
 	if (m->index.kind == VC_INDEX_KIND_IVF) {
 		err = load_directory(session, m, check);
@@ -223,7 +226,8 @@ vc_err vc_index_check_chunk(const vc_index_check *check, size_t chunk_index, con
 {
 	vc_err err = VC_OK;
 
-	if (!check->loaded)
+	/* Recent-tier chunks were added after the index was built: no entries name them. */
+	if (!check->loaded || chunk_index >= check->indexed_chunks)
 		return VC_OK;
 	if (check->dir != NULL)
 		err = check_segments(check, chunk_index, chunk, locs, path);
