@@ -9,6 +9,7 @@
 
 #include "index/hnsw.h"
 #include "index/ivf_dir.h"
+#include "index/ivf_split.h"
 #include "search/hnsw_search.h"
 #include "search/distance.h"
 #include "session/writer_i.h"
@@ -16,6 +17,8 @@
 
 /* Rows assigned per pass, after which the spool pages read are dropped again. */
 #define ASSIGN_BLOCK 65536u
+/* Lists above this many times the mean size are split into lists of about the mean. */
+#define SPLIT_FACTOR 3u
 /* Rows laid out between two drops of the spool's mapped pages. */
 #define LAYOUT_DROP_ROWS 1024u
 /* k-means samples per centroid: enough for a coarse quantizer, keeps 1M imports in minutes. */
@@ -248,19 +251,23 @@ static vc_err train(vc_writer *w, uint32_t nlist, vc_ivf **ivf)
 	return VC_OK;
 }
 
-/* Assign every row, then order rows by list with a counting sort (stable: arrival order). */
-static vc_err assign_rows(vc_writer *w, const vc_ivf *ivf, uint32_t *lists, uint32_t *order,
-			  uint64_t *first)
+/* The list of every row, in blocks, dropping the spool pages read after each. */
+static void assign_lists(vc_writer *w, const vc_ivf *ivf, uint32_t *lists)
 {
-	uint32_t nlist = vc_ivf_nlist(ivf);
-	uint64_t *next;
-
 	for (uint64_t row = 0; row < w->total; row += ASSIGN_BLOCK) {
 		uint64_t count = w->total - row < ASSIGN_BLOCK ? w->total - row : ASSIGN_BLOCK;
 
 		vc_ivf_assign_many(ivf, vc_spool_vector(&w->spool, row), count, lists + row);
 		vc_spool_drop_pages(&w->spool);
 	}
+}
+
+/* Order rows by list with a counting sort (stable: arrival order within a list). */
+static vc_err order_rows(const vc_writer *w, uint32_t nlist, const uint32_t *lists, uint32_t *order,
+			 uint64_t *first)
+{
+	uint64_t *next;
+
 	memset(first, 0, ((size_t)nlist + 1) * sizeof(uint64_t));
 	for (uint64_t row = 0; row < w->total; row++)
 		first[lists[row] + 1]++;
@@ -273,6 +280,48 @@ static vc_err assign_rows(vc_writer *w, const vc_ivf *ivf, uint32_t *lists, uint
 	for (uint64_t row = 0; row < w->total; row++)
 		order[next[lists[row]]++] = (uint32_t)row;
 	free(next);
+	return VC_OK;
+}
+
+/* Spool rows for the list splitter, dropping mapped pages as scattered reads add them. */
+typedef struct split_rows {
+	vc_spool *spool;
+	uint64_t calls;
+} split_rows;
+
+static const float *split_row(void *ctx, size_t i)
+{
+	split_rows *r = ctx;
+
+	if (++r->calls % LAYOUT_DROP_ROWS == 0)
+		vc_spool_drop_pages(r->spool);
+	return vc_spool_vector(r->spool, i);
+}
+
+/*
+ * Assign every row; then, unless the caller chose nlist, split lists above SPLIT_FACTOR times the
+ * mean into lists of about the mean (and assign again), so that no probed list costs many times
+ * the average to read.
+ */
+static vc_err assign_balanced(vc_writer *w, vc_ivf **ivf, uint32_t *lists)
+{
+	uint64_t mean = w->total / vc_ivf_nlist(*ivf);
+	split_rows rows = {.spool = &w->spool};
+	vc_ivf *split = NULL;
+	vc_err err;
+
+	assign_lists(w, *ivf, lists);
+	/* An nlist the caller chose is kept as given. */
+	if (mean == 0 || w->nlist != 0)
+		return VC_OK;
+	err = vc_ivf_split_large(*ivf, lists, w->total, SPLIT_FACTOR * mean, mean, split_row, &rows,
+				 &split);
+	vc_spool_drop_pages(&w->spool);
+	if (err != VC_OK || split == NULL)
+		return err;
+	vc_ivf_free(*ivf);
+	*ivf = split;
+	assign_lists(w, *ivf, lists);
 	return VC_OK;
 }
 
@@ -444,17 +493,24 @@ static vc_err layout_ivf(layout *l)
 		return err;
 	lists = malloc(w->total * sizeof(uint32_t));
 	order = malloc(w->total * sizeof(uint32_t));
-	first = malloc(((size_t)nlist + 1) * sizeof(uint64_t));
-	list_first_segment = malloc(((size_t)nlist + 1) * sizeof(uint64_t));
 	l->segments = malloc(1024 * sizeof(vc_ivf_segment));
 	l->segment_cap = 1024;
-	if (lists == NULL || order == NULL || first == NULL || list_first_segment == NULL ||
-	    l->segments == NULL) {
+	if (lists == NULL || order == NULL || l->segments == NULL) {
 		err = vc_fail(VC_ERR_NOMEM, "out of memory laying out %llu rows in %u lists",
 			      (unsigned long long)w->total, nlist);
 		goto out;
 	}
-	err = assign_rows(w, ivf, lists, order, first);
+	err = assign_balanced(w, &ivf, lists);
+	if (err != VC_OK)
+		goto out;
+	nlist = vc_ivf_nlist(ivf);
+	first = malloc(((size_t)nlist + 1) * sizeof(uint64_t));
+	list_first_segment = malloc(((size_t)nlist + 1) * sizeof(uint64_t));
+	if (first == NULL || list_first_segment == NULL) {
+		err = vc_fail(VC_ERR_NOMEM, "out of memory for %u lists", nlist);
+		goto out;
+	}
+	err = order_rows(w, nlist, lists, order, first);
 	if (err == VC_OK)
 		err = calibrate_nprobe(w, ivf, lists, &w->index.nprobe);
 	if (err == VC_OK)

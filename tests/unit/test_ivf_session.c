@@ -439,6 +439,64 @@ static void test_cache_budget_and_bad_queries(void **state)
 	vc_session_close(session);
 }
 
+/*
+ * Half of the rows in one tight cluster: without splitting, one list would hold half the session.
+ * The default nlist is then refined until no list dwarfs the others, and search stays exact at
+ * nprobe = nlist.
+ */
+static void test_large_lists_are_split(void **state)
+{
+	fixture *fx = *state;
+	vc_create_options create = {
+	    .key_file = fx->key, .metric = VC_METRIC_L2, .index = VC_INDEX_IVF};
+	uint64_t largest = 0, default_nlist = (uint64_t)sqrt((double)COUNT);
+	vc_writer *writer = NULL;
+	const vc_ivf_dir *dir;
+	vc_session *session;
+	const vc_manifest *m;
+	uint64_t seed = 7;
+	char id[16];
+
+	for (int i = 0; i < COUNT; i += 2)
+		for (int d = 0; d < DIM; d++)
+			fx->vectors[i][d] = 10.0f + 0.5f * next_value(&seed);
+	nftw(fx->uri, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	assert_int_equal(vc_writer_create(fx->uri, &create, &writer), VC_OK);
+	for (int i = 0; i < COUNT; i++) {
+		snprintf(id, sizeof(id), "v%d", i);
+		assert_int_equal(vc_writer_add(writer, id, fx->vectors[i], DIM, NULL), VC_OK);
+	}
+	assert_int_equal(vc_writer_commit(writer), VC_OK);
+	session = open_session(fx, 0);
+	m = vc_session_manifest_get(session);
+	assert_true(m->index.nlist > default_nlist);
+	assert_int_equal(vc_session_ivf_dir(session, m, &dir), VC_OK);
+	for (uint32_t l = 0; l < dir->nlist; l++) {
+		uint64_t rows = 0;
+
+		for (uint64_t g = dir->first[l]; g < dir->first[l + 1]; g++)
+			rows += dir->segments[g].rows;
+		largest = rows > largest ? rows : largest;
+	}
+	print_message("largest list %llu of %d rows, %u lists\n", (unsigned long long)largest,
+		      COUNT, dir->nlist);
+	assert_true(largest < COUNT / 8);
+	for (int q = 0; q < 5; q++) {
+		vc_query query = {
+		    .vector = fx->vectors[q * 101], .dim = DIM, .k = K, .nprobe = dir->nlist};
+		vc_results r;
+		int truth[K];
+
+		brute_force(fx, fx->vectors[q * 101], VC_METRIC_L2, -1, truth);
+		assert_int_equal(vc_session_search(session, &query, &r), VC_OK);
+		assert_int_equal(hits_in_truth(&r, truth), K);
+		vc_results_free(&r);
+	}
+	vc_session_manifest_put(session, m);
+	vc_session_close(session);
+	make_data(fx);
+}
+
 /* Reports of one verify run: does any message contain @p want? */
 typedef struct verify_seen {
 	const char *want;
@@ -584,6 +642,7 @@ int main(void)
 	    cmocka_unit_test(test_cache_budget_and_bad_queries),
 	    cmocka_unit_test(test_hnsw_session),
 	    cmocka_unit_test(test_verify_checks_the_directory),
+	    cmocka_unit_test(test_large_lists_are_split),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
