@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """Model of a deterministic sequence of commits, for the crash and reader tests.
 
-    crash_model.py plan --seed S --commits N --dim D DIR
+    crash_model.py plan --seed S --commits N --dim D [--base N] [--no-gc] DIR
         write DIR/base.jsonl (state 0, imported), DIR/ops.tsv (commit i = line i: an op and
         its arguments) and DIR/add-I.jsonl for every add commit
     crash_model.py match DIR N EXPORT.jsonl
         EXPORT must hold exactly state N or state N+1 (ids, bit-exact vectors, metadata);
         prints the matching index (N+1 when both states are equal), exit 1 with a diff if neither
-    crash_model.py epochs DIR RESULTS
-        RESULTS holds `vchunk query` JSON lines (k at least the live count, so each answer is
-        the whole live set); prints for each line "LO HI": the commit range whose state it equals
-        exactly. Exit 1 naming the line when an answer equals no state (a mix of epochs).
+    crash_model.py epochs [--min-states M] DIR RESULTS
+        RESULTS holds one reader's `vchunk query` JSON lines in the order read (k at least the
+        live count, so each answer is the whole live set) and, from a mount, {"epoch": E,
+        "vectors": V} lines; prints for each answer "LO HI": the states it equals exactly.
+        Exit 1 naming the line when an answer equals no state (a mix of epochs) or only states
+        older than an earlier answer's, or when fewer than M distinct states were seen.
 
 Ops (one commit each): add FILE | delete ID... | delete-filter JSON | update ID JSON |
 compact | gc. Vectors are derived from their id (BLAKE2b bytes -> multiples of 1/64 in
@@ -131,6 +133,8 @@ def plan(args):
             ops.append([str(i), "update", ident, json.dumps(live[ident])])
         elif r < 0.95:
             ops.append([str(i), "compact"])
+        elif args.no_gc:
+            ops.append([str(i), "compact"])
         else:
             ops.append([str(i), "gc"])
     with open(os.path.join(args.dir, "ops.tsv"), "w", encoding="utf-8") as f:
@@ -175,20 +179,41 @@ def match(args):
 def epochs(args):
     st = [frozenset(s) for s in states(args.dir)]
     bad = 0
+    floor = 0  # one reader's answers must be explainable by non-decreasing states
+    seen = set()
     with open(args.results, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            ids = frozenset(h["id"] for h in json.loads(line)["results"])
-            hits = [e for e, s in enumerate(st) if s == ids]
+            rec = json.loads(line)
+            if "results" not in rec:
+                # {"epoch": E, "vectors": V} from a mount's stats.json; with a plan made with
+                # --no-gc, epoch E (import = 1) is the state after commit E - 1
+                e = rec["epoch"] - 1
+                if not 0 <= e < len(st) or len(st[e]) != rec["vectors"]:
+                    print("crash_model.py: line %d: epoch %d with %d vectors, expected %s"
+                          % (lineno, rec["epoch"], rec["vectors"],
+                             len(st[e]) if 0 <= e < len(st) else "no such epoch"),
+                          file=sys.stderr)
+                    bad += 1
+                continue
+            ids = frozenset(h["id"] for h in rec["results"])
+            hits = [e for e, s in enumerate(st) if s == ids and e >= floor]
             if not hits:
                 best = min(range(len(st)), key=lambda e: len(st[e] ^ ids))
-                print("crash_model.py: answer %d (%d ids) equals no committed state; nearest is "
-                      "state %d, off by %d ids" % (lineno, len(ids), best, len(st[best] ^ ids)),
-                      file=sys.stderr)
+                print("crash_model.py: answer %d (%d ids) equals no committed state from %d on; "
+                      "nearest is state %d, off by %d ids"
+                      % (lineno, len(ids), floor, best, len(st[best] ^ ids)), file=sys.stderr)
                 bad += 1
                 continue
+            floor = hits[0]
+            seen.add(hits[0])
             print(hits[0], hits[-1])
+    print("%d distinct states seen" % len(seen), file=sys.stderr)
+    if len(seen) < args.min_states:
+        print("crash_model.py: fewer than %d distinct states seen" % args.min_states,
+              file=sys.stderr)
+        bad += 1
     return 1 if bad else 0
 
 
@@ -200,6 +225,8 @@ def main():
     a.add_argument("--commits", type=int, required=True)
     a.add_argument("--dim", type=int, default=8)
     a.add_argument("--base", type=int, default=40)
+    a.add_argument("--no-gc", action="store_true",
+                   help="compact instead of gc: every commit then moves the epoch by one")
     a.add_argument("dir")
     a = sub.add_parser("match")
     a.add_argument("dir")
@@ -208,6 +235,7 @@ def main():
     a = sub.add_parser("epochs")
     a.add_argument("dir")
     a.add_argument("results")
+    a.add_argument("--min-states", type=int, default=1)
     args = p.parse_args()
     if args.cmd == "plan":
         return plan(args) or 0
