@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "session/tombstones.h"
 #include "format/chunk_codec.h"
 #include "util/error_i.h"
 
@@ -71,19 +72,29 @@ static vc_err legacy_each(const export_source *src, export_row_fn fn, void *ctx)
 static vc_err export_each(const export_source *src, export_row_fn fn, void *ctx)
 {
 	const vc_manifest *manifest = src->manifest;
+	const vc_tombstones *deleted = NULL;
+	vc_err err;
 
 	if (src->legacy != NULL)
 		return legacy_each(src, fn, ctx);
+	/* Deleted rows stay stored until compaction; they are not part of the session. */
+	err = vc_session_tombstones(src->session, manifest, &deleted);
+	if (err != VC_OK)
+		return err;
 	for (size_t i = 0; i < manifest->chunk_count; i++) {
 		vc_cache_entry *entry;
 		const vc_chunk *chunk;
-		vc_err err = vc_session_chunk_get(src->session, manifest, i, &entry);
+		uint8_t *dead = NULL;
 
+		err = vc_session_chunk_get(src->session, manifest, i, &entry);
 		if (err != VC_OK)
 			return err;
 		chunk = vc_cache_entry_value(entry);
+		err = vc_tombstones_chunk_mask(deleted, chunk, &dead);
 		for (uint32_t row = 0; row < chunk->count && err == VC_OK; row++)
-			err = chunk_row(src, chunk, row, fn, ctx);
+			if (dead == NULL || !dead[row])
+				err = chunk_row(src, chunk, row, fn, ctx);
+		free(dead);
 		vc_session_chunk_release(src->session, entry);
 		if (err != VC_OK)
 			return err;

@@ -38,6 +38,19 @@ static const vc_command commands[] = {
      "                       hnsw (a graph over every vector, held in memory when queried)\n"
      "      --nlist N        IVF lists (default about sqrt(vectors))\n",
      vc_cmd_import},
+    {"add", "add the vectors of a .jsonl, .csv, .fvecs or .npy file to a session (one commit)",
+     "vchunk add [--key FILE | --passphrase] SESSION INPUT",
+     "INPUT as for import. Ids must not be live in the session (a deleted id may be added\n"
+     "again). Prints \"committed epoch N: +A added, -D deleted\".\n",
+     vc_cmd_add},
+    {"delete", "delete vectors by id or by metadata filter (one commit)",
+     "vchunk delete [--key FILE | --passphrase] SESSION ID... | --filter JSON SESSION",
+     "      --filter JSON    delete every live vector whose metadata matches (same filters as\n"
+     "                       query); an empty filter is refused\n",
+     vc_cmd_delete},
+    {"update", "replace the metadata of a vector (one commit)",
+     "vchunk update [--key FILE | --passphrase] SESSION ID METADATA_JSON",
+     "The vector and its id are kept; searches return the new metadata.\n", vc_cmd_update},
     {"inspect", "describe a session (no key needed; with a key the MAC is checked)",
      "vchunk inspect [--json] [--key FILE | --passphrase] SESSION",
      "      --json           print the summary as one JSON object\n", vc_cmd_inspect},

@@ -101,10 +101,9 @@ vc_err vc_tombstones_decode(const uint8_t *data, size_t len, const vc_manifest *
 	    count * TOMB_BYTES != r.left)
 		return vc_fail(VC_ERR_CORRUPT, "tombstones: bad magic or size");
 	if (count != manifest->deleted_vectors)
-		return vc_fail(VC_ERR_CORRUPT,
-			       "tombstones: %llu entries, the manifest deletes %llu vectors",
-			       (unsigned long long)count,
-			       (unsigned long long)manifest->deleted_vectors);
+		return vc_fail(
+		    VC_ERR_CORRUPT, "tombstones: %llu entries, the manifest deletes %llu vectors",
+		    (unsigned long long)count, (unsigned long long)manifest->deleted_vectors);
 	set = calloc(1, sizeof(*set));
 	if (set == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory loading the tombstones");
@@ -201,8 +200,8 @@ vc_err vc_tombstones_chunk_mask(const vc_tombstones *set, const vc_chunk *chunk,
 	*dead = calloc(chunk->count + 1, 1);
 	if (*dead == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory marking deleted rows");
-	for (at = lower_bound(set, &key); at < set->count && set->items[at].chunk_id == key.chunk_id;
-	     at++) {
+	for (at = lower_bound(set, &key);
+	     at < set->count && set->items[at].chunk_id == key.chunk_id; at++) {
 		const vc_tomb *t = &set->items[at];
 
 		/* A decoded chunk has frames[]; a row outside them cannot be a stored row. */

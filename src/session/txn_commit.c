@@ -1,0 +1,293 @@
+/* Committing a transaction: new chunks for the added rows, a new tombstone object, then the new
+ * manifest (epoch + 1) after a last check that nobody else committed; a copy of it under
+ * manifests/ records the history gc reads. Every object written gets a path no epoch used. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "format/chunk_codec.h"
+#include "format/manifest_codec.h"
+#include "session/session_i.h"
+#include "session/tombstones.h"
+#include "session/txn_state.h"
+#include "session/writer_i.h"
+#include "util/error_i.h"
+
+/* Objects this commit wrote, for the pending record and a cleanup after failure. */
+typedef struct commit_state {
+	vc_txn *txn;
+	vc_manifest *next; /* the new epoch, built on a copy of the base */
+	uint64_t epoch;
+} commit_state;
+
+static vc_err ref_from_stored(const char *path, const vc_bytes *stored, vc_object_ref *ref)
+{
+	vc_err err;
+
+	ref->path = strdup(path);
+	if (ref->path == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory storing %s", path);
+	ref->byte_size = stored->len;
+	err = vc_hash_object(stored->data, stored->len, ref->hash);
+	if (err == VC_OK)
+		err = vc_envelope_header_hash(stored->data, stored->len, ref->header_hash);
+	ref->has_header_hash = err == VC_OK;
+	return err;
+}
+
+/* Seal rows [from, to) of the staged adds as chunk next->next_chunk_id and append it. */
+static vc_err write_chunk(commit_state *cs, size_t from, size_t to)
+{
+	vc_txn *txn = cs->txn;
+	vc_manifest *m = cs->next;
+	uint32_t frame_rows = vc_writer_frame_rows(m->dim);
+	vc_chunk_builder *builder = NULL;
+	vc_bytes stored = {0};
+	vc_chunk_ref *ref, *grown;
+	vc_object_ctx ctx;
+	char path[64];
+	vc_err err;
+
+	grown = realloc(m->chunks, (m->chunk_count + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory listing chunks");
+	m->chunks = grown;
+	ref = &m->chunks[m->chunk_count];
+	memset(ref, 0, sizeof(*ref));
+	ref->chunk_id = m->next_chunk_id;
+	vc_chunk_path(ref->chunk_id, path, sizeof(path));
+	err = vc_chunk_builder_new(ref->chunk_id, m->dim, &builder);
+	for (size_t i = from; i < to && err == VC_OK; i++) {
+		if ((i - from) % frame_rows == 0)
+			err = vc_chunk_builder_frame(builder, -1);
+		if (err == VC_OK)
+			err = vc_chunk_builder_add(builder, txn->adds[i].id, txn->adds[i].vector,
+						   txn->adds[i].metadata);
+	}
+	if (err != VC_OK) {
+		vc_chunk_builder_free(builder);
+		return vc_session_name_path(err, path);
+	}
+	ref->vector_count = (uint32_t)(to - from);
+	vc_session_object_ctx(txn->session, path, &ctx);
+	err = vc_chunk_builder_finish(builder, &ctx, &stored, &ref->object.plain_size,
+				      &ref->object.frame_count);
+	if (err == VC_OK)
+		err = ref_from_stored(path, &stored, &ref->object);
+	if (err == VC_OK)
+		err = vc_store_put(txn->session->store, path, stored.data, stored.len);
+	vc_bytes_free(&stored);
+	if (err != VC_OK) {
+		free(ref->object.path);
+		return vc_session_name_path(err, path);
+	}
+	m->chunk_count++;
+	m->next_chunk_id++;
+	return VC_OK;
+}
+
+static vc_err write_chunks(commit_state *cs)
+{
+	size_t size = cs->next->chunk_size ? cs->next->chunk_size : VC_DEFAULT_CHUNK_SIZE;
+	size_t added = 0;
+	vc_err err = VC_OK;
+
+	for (size_t from = 0; from < cs->txn->add_count && err == VC_OK; from += size) {
+		size_t to = from + size < cs->txn->add_count ? from + size : cs->txn->add_count;
+
+		err = write_chunk(cs, from, to);
+		added += err == VC_OK;
+	}
+	/* The recent tier matters to sessions whose index covers a fixed set of chunks. */
+	if (cs->next->index.kind != VC_INDEX_KIND_FLAT || cs->next->index.id_shards > 0)
+		cs->next->recent_chunks += (uint32_t)added;
+	return err;
+}
+
+/* Replace (or drop) the manifest's tombstone object with one for base + staged deletions. */
+static vc_err write_tombstones(commit_state *cs)
+{
+	vc_txn *txn = cs->txn;
+	vc_manifest *m = cs->next;
+	uint64_t old = txn->deleted ? txn->deleted->count : 0, count = old + txn->del_count;
+	vc_tomb *all = malloc((size_t)(count ? count : 1) * sizeof(*all));
+	vc_bytes plain = {0}, stored = {0};
+	const vc_object_ref *prev = vc_tombstones_ref(m);
+	vc_object_ref ref = {0};
+	vc_object_ctx ctx;
+	char path[64];
+	vc_err err;
+
+	if (all == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory for %llu tombstones",
+			       (unsigned long long)count);
+	if (old > 0)
+		memcpy(all, txn->deleted->items, (size_t)old * sizeof(*all));
+	for (size_t i = 0; i < txn->del_count; i++) {
+		all[old + i] = txn->dels[i];
+		all[old + i].chunk_id = txn->base->chunks[txn->dels[i].chunk_id].chunk_id;
+	}
+	vc_tombs_sort(all, &count);
+	snprintf(path, sizeof(path), VC_TOMBSTONES_PREFIX "%llu.bin",
+		 (unsigned long long)cs->epoch);
+	err = vc_tombstones_encode(all, count, &plain);
+	free(all);
+	vc_session_object_ctx(txn->session, path, &ctx);
+	if (err == VC_OK)
+		err = vc_envelope_seal(&ctx, 1, &plain, &stored);
+	ref.plain_size = plain.len;
+	ref.frame_count = 1;
+	if (err == VC_OK)
+		err = ref_from_stored(path, &stored, &ref);
+	if (err == VC_OK)
+		err = vc_store_put(txn->session->store, path, stored.data, stored.len);
+	vc_bytes_free(&plain);
+	vc_bytes_free(&stored);
+	if (err != VC_OK) {
+		free(ref.path);
+		return vc_session_name_path(err, path);
+	}
+	if (prev != NULL) {
+		vc_object_ref *slot = &m->objects[prev - m->objects];
+
+		free(slot->path);
+		*slot = ref;
+	} else {
+		vc_object_ref *grown = realloc(m->objects, (m->object_count + 1) * sizeof(*grown));
+
+		if (grown == NULL) {
+			free(ref.path);
+			return vc_fail(VC_ERR_NOMEM, "out of memory listing objects");
+		}
+		m->objects = grown;
+		m->objects[m->object_count++] = ref;
+	}
+	m->deleted_vectors = count;
+	return VC_OK;
+}
+
+/* The stored manifest must still be the base epoch: otherwise another writer committed. */
+static vc_err check_epoch(commit_state *cs)
+{
+	vc_session *session = cs->txn->session;
+	vc_manifest *stored = NULL;
+	vc_bytes json = {0};
+	vc_err err;
+
+	err = vc_store_get(session->store, "manifest.json", &json);
+	if (err == VC_OK)
+		err = vc_manifest_parse((const char *)json.data, json.len, &stored);
+	vc_bytes_free(&json);
+	if (err != VC_OK)
+		return vc_fail_context(err, "re-reading manifest.json of %s before committing",
+				       session->uri);
+	if (stored->epoch != cs->txn->base->epoch)
+		err = vc_fail(VC_ERR_BUSY,
+			      "concurrent commit: %s is now at epoch %llu, this transaction began "
+			      "at %llu; nothing was committed",
+			      session->uri, (unsigned long long)stored->epoch,
+			      (unsigned long long)cs->txn->base->epoch);
+	vc_manifest_free(stored);
+	return err;
+}
+
+static vc_err write_manifest(commit_state *cs)
+{
+	vc_session *session = cs->txn->session;
+	vc_bytes json = {0};
+	char copy[64];
+	vc_err err;
+
+	err = vc_manifest_serialize(cs->next, session->keyring, &json);
+	if (err != VC_OK)
+		return vc_fail_context(err, "writing manifest.json of %s", session->uri);
+	err = check_epoch(cs);
+	if (err == VC_OK)
+		err = vc_store_put(session->store, "manifest.json", json.data, json.len);
+	if (err != VC_OK) {
+		vc_bytes_free(&json);
+		return vc_session_name_path(err, "manifest.json");
+	}
+	/* History for gc; a missing copy only means some old objects are never collected. */
+	snprintf(copy, sizeof(copy), "manifests/epoch-%llu.json", (unsigned long long)cs->epoch);
+	vc_store_put(session->store, copy, json.data, json.len);
+	vc_bytes_free(&json);
+	return VC_OK;
+}
+
+/* Record the objects this commit is about to write, so gc can remove them if it fails. */
+static vc_err write_pending(commit_state *cs, char *path, size_t size)
+{
+	vc_txn *txn = cs->txn;
+	size_t size_rows = cs->next->chunk_size ? cs->next->chunk_size : VC_DEFAULT_CHUNK_SIZE;
+	size_t chunks = (txn->add_count + size_rows - 1) / size_rows;
+	json_t *list = json_array(), *rec;
+	char name[64];
+	char *text;
+	vc_err err;
+
+	for (size_t i = 0; i < chunks; i++) {
+		vc_chunk_path(cs->next->next_chunk_id + (uint32_t)i, name, sizeof(name));
+		json_array_append_new(list, json_string(name));
+	}
+	snprintf(name, sizeof(name), VC_TOMBSTONES_PREFIX "%llu.bin",
+		 (unsigned long long)cs->epoch);
+	json_array_append_new(list, json_string(name));
+	rec = json_pack("{s:I, s:I, s:o}", "epoch", (json_int_t)cs->epoch, "time",
+			(json_int_t)time(NULL), "objects", list);
+	text = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
+	json_decref(rec);
+	if (text == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory recording a commit");
+	snprintf(path, size, "manifests/pending-%llu.json", (unsigned long long)cs->epoch);
+	err = vc_store_put(txn->session->store, path, text, strlen(text));
+	free(text);
+	return err;
+}
+
+static vc_err commit_steps(commit_state *cs, char *pending, size_t pending_size)
+{
+	vc_err err;
+
+	err = vc_manifest_clone(cs->txn->base, &cs->next);
+	if (err != VC_OK)
+		return err;
+	cs->epoch = cs->txn->base->epoch + 1;
+	err = write_pending(cs, pending, pending_size);
+	if (err == VC_OK)
+		err = write_chunks(cs);
+	/* Rewrite the tombstones only when the deletions changed. */
+	if (err == VC_OK && cs->txn->del_count > 0)
+		err = write_tombstones(cs);
+	if (err != VC_OK)
+		return err;
+	cs->next->epoch = cs->epoch;
+	cs->next->committed_at = (int64_t)time(NULL);
+	cs->next->total_vectors =
+	    cs->txn->base->total_vectors + cs->txn->add_count - cs->txn->del_count;
+	return write_manifest(cs);
+}
+
+vc_err vc_txn_commit(vc_txn *txn, uint64_t *epoch)
+{
+	commit_state cs = {.txn = txn};
+	char pending[64] = "";
+	vc_session *session;
+	vc_err err;
+
+	if (txn == NULL)
+		return vc_fail(VC_ERR_INVALID, "no transaction");
+	session = txn->session;
+	err = commit_steps(&cs, pending, sizeof(pending));
+	/* Committed: the intent record is no longer needed. Failed: it stays for gc. */
+	if (err == VC_OK && pending[0] != '\0')
+		vc_store_remove(session->store, pending);
+	if (err == VC_OK && epoch != NULL)
+		*epoch = cs.epoch;
+	vc_manifest_free(cs.next);
+	vc_txn_free(txn);
+	if (err == VC_OK)
+		err = vc_session_refresh(session, NULL);
+	return err;
+}

@@ -1,0 +1,49 @@
+/* The transaction handle, shared by txn.c (staging) and txn_commit.c (writing an epoch). */
+#ifndef VC_TXN_STATE_H
+#define VC_TXN_STATE_H
+
+#include <stdbool.h>
+
+#include "session/session_i.h"
+#include "session/tombstones.h"
+#include "vchunk/txn.h"
+
+/** A row staged for adding. */
+typedef struct vc_staged_row {
+	char *id;
+	float *vector;
+	json_t *metadata; /* NULL: none */
+} vc_staged_row;
+
+/** A live id of the base epoch and where it is (chunk_id holds the chunk INDEX here). */
+typedef struct vc_live_row {
+	char *id; /* NULL: empty slot */
+	uint64_t hash;
+	vc_tomb where;
+	bool deleted; /* staged for deletion */
+} vc_live_row;
+
+struct vc_txn {
+	vc_session *session;
+	const vc_manifest *base;      /* referenced: the epoch the changes apply to */
+	const vc_tombstones *deleted; /* base's tombstones (owned by its snapshot) */
+	char *lock_token;
+
+	vc_staged_row *adds;
+	size_t add_count, add_cap;
+	vc_id_set staged_ids;
+	vc_tomb *dels; /* chunk_id field holds the chunk index until commit */
+	size_t del_count, del_cap;
+
+	vc_live_row *live; /* open addressing, power-of-two capacity */
+	size_t live_cap, live_count;
+	bool live_loaded;
+};
+
+/** The live-map entry of @p id, or NULL. */
+vc_live_row *vc_txn_live_find(vc_txn *txn, const char *id);
+
+/** Free everything, release the base manifest and the lock. NULL-safe. */
+void vc_txn_free(vc_txn *txn);
+
+#endif
