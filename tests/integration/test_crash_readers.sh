@@ -59,7 +59,7 @@ r2=$!
 
 if [ "$mounted" = 1 ]; then
 	# one long-running reader of the mount: query file answers, stats.json, every chunk
-	timeout 170 $PY - "$WORK/mnt" "$writer" "$Q" >mount.jsonl 2>mount.err <<'PYEOF' &
+	timeout 170 "$PY" - "$WORK/mnt" "$writer" "$Q" >mount.jsonl 2>mount.err <<'PYEOF' &
 import errno, json, os, sys
 mnt, writer, q = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 def alive():
