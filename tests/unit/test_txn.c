@@ -1,0 +1,235 @@
+/* Transactions: adds searchable at once, deletes never returned, updates, the writer lock,
+ * concurrent commits and readers of an old epoch. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vchunk/txn.h"
+
+#define DIM 8
+
+typedef struct fixture {
+	char dir[64];
+	char uri[96];
+} fixture;
+
+static void vec(uint32_t seed, float *v)
+{
+	uint32_t x = seed * 2654435761u + 12345u;
+
+	for (int i = 0; i < DIM; i++) {
+		x = x * 1103515245u + 12345u;
+		v[i] = (float)((x >> 8) & 0xffff) / 65536.0f - 0.5f;
+	}
+}
+
+/* A session of @p n vectors "vI" (metadata {"g": I % 3}) with the index asked for. */
+static void create(fixture *fx, uint32_t n, vc_index_type index)
+{
+	vc_create_options opt = {.no_encryption = true,
+				 .metric = VC_METRIC_L2,
+				 .chunk_size = 64,
+				 .index = index,
+				 .nlist = 4};
+	vc_writer *w;
+	float v[DIM];
+	char id[32];
+
+	strcpy(fx->dir, "/tmp/vc_txn_XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->uri, sizeof(fx->uri), "%s/s", fx->dir);
+	assert_int_equal(vc_writer_create(fx->uri, &opt, &w), VC_OK);
+	for (uint32_t i = 0; i < n; i++) {
+		json_t *meta = json_pack("{s:i}", "g", (int)(i % 3));
+
+		vec(i, v);
+		snprintf(id, sizeof(id), "v%u", i);
+		assert_int_equal(vc_writer_add(w, id, v, DIM, meta), VC_OK);
+		json_decref(meta);
+	}
+	assert_int_equal(vc_writer_commit(w), VC_OK);
+}
+
+static void destroy(fixture *fx)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The best hit's id for the vector of seed @p seed (exact or through the index). */
+static bool top_is(vc_session *s, uint32_t seed, const char *id, bool exact)
+{
+	float v[DIM];
+	vc_query q = {.vector = v, .dim = DIM, .k = 1, .exact = exact, .nprobe = 4};
+	vc_results r;
+	bool same;
+
+	vec(seed, v);
+	assert_int_equal(vc_session_search(s, &q, &r), VC_OK);
+	same = r.count == 1 && strcmp(r.hits[0].id, id) == 0;
+	vc_results_free(&r);
+	return same;
+}
+
+/* Is @p id among the k = all results? */
+static bool returned(vc_session *s, const char *id, bool exact)
+{
+	const vc_manifest *m = vc_session_manifest_get(s);
+	float v[DIM];
+	vc_query q = {.vector = v,
+		      .dim = DIM,
+		      .k = (uint32_t)m->total_vectors + 10,
+		      .exact = exact,
+		      .nprobe = 4};
+	vc_results r;
+	bool found = false;
+
+	vc_session_manifest_put(s, m);
+	vec(1, v);
+	assert_int_equal(vc_session_search(s, &q, &r), VC_OK);
+	for (size_t i = 0; i < r.count; i++)
+		found |= strcmp(r.hits[i].id, id) == 0;
+	vc_results_free(&r);
+	return found;
+}
+
+static void add_delete_update(vc_index_type index)
+{
+	fixture fx;
+	vc_session *s;
+	vc_txn *t;
+	vc_record rec;
+	uint64_t epoch = 0, count = 0;
+	float v[DIM];
+
+	create(&fx, 300, index);
+	assert_int_equal(vc_session_open(fx.uri, NULL, &s), VC_OK);
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	vec(1000, v);
+	assert_int_equal(vc_txn_add(t, "new", v, DIM, NULL), VC_OK);
+	assert_int_equal(vc_txn_add(t, "v3", v, DIM, NULL), VC_ERR_EXISTS);
+	assert_int_equal(vc_txn_delete(t, "v7"), VC_OK);
+	assert_int_equal(vc_txn_delete(t, "nope"), VC_ERR_NOT_FOUND);
+	assert_int_equal(vc_txn_commit(t, &epoch), VC_OK);
+	assert_int_equal(epoch, 2);
+	assert_true(top_is(s, 1000, "new", true));
+	assert_true(top_is(s, 1000, "new", false));
+	assert_false(returned(s, "v7", true));
+	assert_false(returned(s, "v7", false));
+	const vc_manifest *at2 = vc_session_manifest_get(s);
+	assert_int_equal(vc_session_lookup(s, at2, "v7", &rec), VC_ERR_NOT_FOUND);
+	assert_int_equal(at2->recent_chunks, index == VC_INDEX_FLAT ? 0 : 1);
+	vc_session_manifest_put(s, at2);
+	/* re-add the deleted id, update another, delete by filter; empty filter refused */
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	vec(7, v);
+	assert_int_equal(vc_txn_add(t, "v7", v, DIM, NULL), VC_OK);
+	json_t *meta = json_pack("{s:s}", "state", "updated");
+	assert_int_equal(vc_txn_update(t, "v9", meta), VC_OK);
+	json_decref(meta);
+	json_t *empty = json_object(), *f = json_pack("{s:i}", "g", 2);
+	assert_int_equal(vc_txn_delete_matching(t, empty, &count), VC_ERR_INVALID);
+	assert_int_equal(vc_txn_delete_matching(t, f, &count), VC_OK);
+	assert_int_equal(count, 100 - (7 % 3 == 2));
+	json_decref(empty);
+	json_decref(f);
+	assert_int_equal(vc_txn_commit(t, &epoch), VC_OK);
+	assert_true(top_is(s, 7, "v7", true));
+	assert_true(top_is(s, 7, "v7", false));
+	assert_false(returned(s, "v2", false));
+	assert_false(returned(s, "v2", true));
+	const vc_manifest *m = vc_session_manifest_get(s);
+	assert_int_equal(m->total_vectors, 301 - 100);
+	assert_int_equal(vc_session_lookup(s, m, "v9", &rec), VC_OK);
+	assert_string_equal(json_string_value(json_object_get(rec.metadata, "state")), "updated");
+	vc_record_free(&rec);
+	vc_session_manifest_put(s, m);
+	assert_int_equal(vc_session_verify(s, NULL, NULL), VC_OK);
+	vc_session_close(s);
+	destroy(&fx);
+}
+
+static void test_flat(void **state)
+{
+	(void)state;
+	add_delete_update(VC_INDEX_FLAT);
+}
+
+static void test_ivf(void **state)
+{
+	(void)state;
+	add_delete_update(VC_INDEX_IVF);
+}
+
+static void test_hnsw(void **state)
+{
+	(void)state;
+	add_delete_update(VC_INDEX_HNSW);
+}
+
+static void test_second_writer_and_old_reader(void **state)
+{
+	fixture fx;
+	vc_session *a, *b;
+	vc_txn *t, *t2;
+	const vc_manifest *old;
+	float v[DIM];
+
+	(void)state;
+	create(&fx, 100, VC_INDEX_FLAT);
+	assert_int_equal(vc_session_open(fx.uri, NULL, &a), VC_OK);
+	assert_int_equal(vc_session_open(fx.uri, NULL, &b), VC_OK);
+	old = vc_session_manifest_get(b);
+	assert_int_equal(vc_txn_begin(a, &t), VC_OK);
+	assert_int_equal(vc_txn_begin(b, &t2), VC_ERR_BUSY);
+	assert_non_null(strstr(vc_last_error(), "locked by pid"));
+	assert_int_equal(vc_txn_delete(t, "v1"), VC_OK);
+	assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	/* b still reads the epoch it holds: v1 is there */
+	vc_record rec;
+	assert_int_equal(vc_session_lookup(b, old, "v1", &rec), VC_OK);
+	vc_record_free(&rec);
+	vc_session_manifest_put(b, old);
+	/* a lock whose holder is gone is broken */
+	FILE *lf;
+	char path[160];
+	snprintf(path, sizeof(path), "%s/lock", fx.uri);
+	lf = fopen(path, "w");
+	assert_non_null(lf);
+	fprintf(lf, "{\"host\":\"elsewhere\",\"pid\":1,\"time\":1}");
+	fclose(lf);
+	assert_int_equal(vc_txn_begin(b, &t2), VC_OK);
+	vec(5000, v);
+	assert_int_equal(vc_txn_add(t2, "late", v, DIM, NULL), VC_OK);
+	/* someone commits behind the lock's back: the epoch check refuses */
+	assert_int_equal(vc_txn_begin(a, &t), VC_ERR_BUSY);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "sed -i 's/\"epoch\": 2/\"epoch\": 9/' %s/manifest.json",
+		 fx.uri);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(vc_txn_commit(t2, NULL), VC_ERR_BUSY);
+	assert_non_null(strstr(vc_last_error(), "concurrent commit"));
+	vc_session_close(a);
+	vc_session_close(b);
+	destroy(&fx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_flat),
+	    cmocka_unit_test(test_ivf),
+	    cmocka_unit_test(test_hnsw),
+	    cmocka_unit_test(test_second_writer_and_old_reader),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
