@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "format/chunk_codec.h"
+#include "session/tombstones.h"
 #include "session/verify_i.h"
 #include "util/error_i.h"
 
@@ -14,6 +15,7 @@ typedef struct verify_run {
 	vc_verify_fn report;
 	void *report_ctx;
 	vc_index_check index;
+	vc_tombstones *deleted; /* the manifest's tombstones, checked against each chunk */
 	size_t problems;
 	vc_err first_err;
 } verify_run;
@@ -63,6 +65,52 @@ static vc_err open_object(verify_run *run, const vc_object_ref *ref, vc_bytes *p
 	return err;
 }
 
+/* Every tombstone of @p chunk must name a row it stores. */
+static vc_err check_tombstones(verify_run *run, const vc_chunk *chunk, const char *path)
+{
+	const vc_tombstones *set = run->deleted;
+
+	for (uint64_t i = 0; set != NULL && i < set->count; i++) {
+		const vc_tomb *t = &set->items[i];
+
+		if (t->chunk_id != chunk->chunk_id)
+			continue;
+		if (t->frame > chunk->frame_count || t->row >= chunk->frames[t->frame - 1].count)
+			return vc_fail(VC_ERR_CORRUPT,
+				       "tombstones name row %u of frame %u of %s, which it does not "
+				       "hold",
+				       t->row, t->frame, path);
+	}
+	return VC_OK;
+}
+
+/* Load and check the tombstone object (counts, order, chunk ids) before the chunks. */
+static void load_tombstones(verify_run *run)
+{
+	const vc_object_ref *ref = vc_tombstones_ref(run->manifest);
+	vc_bytes plain;
+	vc_err err;
+
+	if (ref == NULL) {
+		if (run->manifest->deleted_vectors > 0)
+			problem(run, "manifest.json",
+				vc_fail(VC_ERR_CORRUPT,
+					"manifest deletes %llu vectors but names no tombstone "
+					"object",
+					(unsigned long long)run->manifest->deleted_vectors));
+		return;
+	}
+	err = open_object(run, ref, &plain, NULL);
+	if (err == VC_OK) {
+		err = vc_tombstones_decode(plain.data, plain.len, run->manifest, &run->deleted);
+		vc_bytes_free(&plain);
+		if (err != VC_OK)
+			err = vc_session_name_path(err, ref->path);
+	}
+	if (err != VC_OK)
+		problem(run, ref->path, err);
+}
+
 static vc_err verify_chunk(verify_run *run, size_t index, const vc_chunk_ref *ref)
 {
 	vc_frame_loc *locs = NULL;
@@ -84,6 +132,8 @@ static vc_err verify_chunk(verify_run *run, size_t index, const vc_chunk_ref *re
 	err = vc_session_check_chunk(run->manifest, ref, chunk);
 	if (err == VC_OK)
 		err = vc_index_check_chunk(&run->index, index, chunk, locs, ref->object.path);
+	if (err == VC_OK)
+		err = check_tombstones(run, chunk, ref->object.path);
 	vc_chunk_free(chunk);
 	free(locs);
 	return err;
@@ -123,6 +173,7 @@ vc_err vc_session_verify(vc_session *session, vc_verify_fn report, void *ctx)
 	err = vc_index_check_load(session, run.manifest, &run.index, &index_path);
 	if (err != VC_OK)
 		problem(&run, index_path, err);
+	load_tombstones(&run);
 	/* Every object is checked even after a failure: the report lists all damage at once. */
 	for (size_t i = 0; i < run.manifest->chunk_count; i++) {
 		const vc_chunk_ref *ref = &run.manifest->chunks[i];
@@ -139,6 +190,7 @@ vc_err vc_session_verify(vc_session *session, vc_verify_fn report, void *ctx)
 			problem(&run, ref->path, err);
 	}
 	vc_index_check_free(&run.index);
+	vc_tombstones_free(run.deleted);
 	vc_session_manifest_put(session, run.manifest);
 	if (run.problems > 0)
 		return vc_fail(run.first_err, "verify: %zu of %zu objects of %s have problems",
