@@ -65,6 +65,8 @@ typedef struct vc_fs {
 	/** Query counters and named queries (fs/query.h): made by the FUSE init callback, freed
 	 *  by destroy. */
 	struct vc_fs_queries *queries;
+	/** The pending batch of a -o rw mount (fs/write.h): made by init, NULL when read-only. */
+	struct vc_fs_writes *writes;
 	/** A session of the original Rust system mounted instead of one of ours (legacy_fs.h);
 	 *  then session and current are NULL. */
 	struct vc_fs_legacy *legacy_view;

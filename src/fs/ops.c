@@ -13,6 +13,7 @@
 #include "fs/log.h"
 #include "fs/query.h"
 #include "fs/read_pipe.h"
+#include "fs/write.h"
 #include "util/error_i.h"
 
 #define STATFS_BLOCK 4096u
@@ -364,7 +365,7 @@ static int fs_statfs(const char *path, struct statvfs *st)
 	st->f_blocks = (fsblkcnt_t)((snapshot->stored_bytes + STATFS_BLOCK - 1) / STATFS_BLOCK);
 	st->f_files = (fsfilcnt_t)snapshot->object_count;
 	st->f_namemax = 255;
-	st->f_flag = ST_RDONLY;
+	st->f_flag = fs->writes != NULL ? 0 : ST_RDONLY;
 	vc_fs_snapshot_put(fs, snapshot);
 	return 0;
 }
@@ -401,6 +402,9 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 		  conn->max_write);
 	if (vc_fs_queries_new(&fs->queries) != VC_OK)
 		vc_fs_log(LOG_ERR, "%s", vc_last_error()); /* queries then fail with ENOMEM */
+	/* -o rw: ingest, delete and ctl appear with the write state (write.h). */
+	if (fs->options->writable && vc_fs_writes_new(&fs->writes) != VC_OK)
+		vc_fs_log(LOG_ERR, "%s; the mount stays read-only", vc_last_error());
 	/* init runs in the daemon after fork, so the refresh thread survives daemonizing. */
 	vc_fs_refresh_start(fs);
 	return fs;

@@ -22,7 +22,6 @@ enum vc_fs_setting_kind {
 	SETTING_UNSIGNED, /* unsigned int within [min, max] */
 	SETTING_INT,	  /* int within [min, max] */
 	SETTING_SECONDS,  /* decimal seconds within [min, max] milliseconds, stored as long ms */
-	SETTING_ACCEPTED, /* a flag that is checked and changes nothing */
 };
 
 /* One setting, by the name used both after -o and as a config file key. */
@@ -32,7 +31,7 @@ struct vc_fs_setting {
 	enum vc_fs_setting_kind kind;
 	size_t offset;
 	long min, max;
-	bool flag_value; /* what a bare flag stores (ro: true, rw: false) */
+	bool flag_value; /* what a bare flag stores (rw: true, ro: false, both into writable) */
 };
 
 #define FIELD(f) offsetof(vc_fs_options, f)
@@ -41,11 +40,12 @@ static const struct vc_fs_setting settings[] = {
     {"key_file", VC_FS_SET_KEY_FILE, SETTING_PATH, FIELD(key_file), 0, 0, false},
     {"cache_mb", VC_FS_SET_CACHE_MB, SETTING_UNSIGNED, FIELD(cache_mb), 1, 1048576, false},
     {"allow_other", VC_FS_SET_ALLOW_OTHER, SETTING_FLAG, FIELD(allow_other), 0, 0, true},
-    {"ro", VC_FS_SET_READ_ONLY, SETTING_ACCEPTED, 0, 0, 0, true},
-    /* mount(8) passes rw when not told ro. Neither changes anything: the kernel mount is
-     * never read-only (the query files take writes) and the daemon refuses every other
-     * change with EROFS (see docs/vchunkfs.1). */
-    {"rw", VC_FS_SET_READ_ONLY, SETTING_ACCEPTED, 0, 0, 0, true},
+    /* rw adds the files that change the session (ingest, delete, ctl); ro, the default, leaves
+     * them out. The later of the two wins. Neither reaches the kernel: its mount is never
+     * read-only (the query files take writes) and the daemon refuses every other change with
+     * EROFS (see docs/vchunkfs.1). */
+    {"ro", VC_FS_SET_READ_ONLY, SETTING_FLAG, FIELD(writable), 0, 0, false},
+    {"rw", VC_FS_SET_READ_ONLY, SETTING_FLAG, FIELD(writable), 0, 0, true},
     {"timeout", VC_FS_SET_TIMEOUT, SETTING_SECONDS, FIELD(timeout_ms), 1, 3600000, false},
     {"retries", VC_FS_SET_RETRIES, SETTING_INT, FIELD(retries), 0, 20, false},
     {"manifest_ttl", VC_FS_SET_MANIFEST_TTL, SETTING_UNSIGNED, FIELD(manifest_ttl), 0, 86400,
@@ -178,11 +178,6 @@ static vc_err store_value(vc_fs_options *options, const struct vc_fs_setting *s,
 		*(char **)field = copy;
 		return VC_OK;
 	}
-	case SETTING_ACCEPTED:
-		if (value != NULL && !parse_bool(value, &flag))
-			return vc_fail(VC_ERR_INVALID, "option %s takes yes or no, not '%s'",
-				       s->name, value);
-		return VC_OK;
 	case SETTING_FLAG:
 		flag = true;
 		if (value != NULL && !parse_bool(value, &flag))
@@ -556,8 +551,8 @@ void vc_fs_options_usage(const char *program)
 {
 	printf("usage: %s [-f] [-d] [-s] [-o OPTIONS] SESSION MOUNTPOINT\n"
 	       "\n"
-	       "Mount a vchunk session read-only. SESSION is a directory, dir:PATH or\n"
-	       "s5+http://HOST:PORT/SESSION_PATH.\n"
+	       "Mount a vchunk session, read-only unless -o rw. SESSION is a directory,\n"
+	       "dir:PATH or s5+http://HOST:PORT/SESSION_PATH.\n"
 	       "\n"
 	       "  -f                     stay in the foreground\n"
 	       "  -d, -o debug           debug output (implies -f)\n"
@@ -576,7 +571,10 @@ void vc_fs_options_usage(const char *program)
 	       "  -o direct_io           chunk reads bypass the kernel page cache: faster\n"
 	       "                         first reads with large requests, slower small reads\n"
 	       "  -o allow_other         let other users see the mount\n"
-	       "  -o ro                  accepted and ignored (only the query files take writes)\n"
+	       "  -o rw                  add ingest, delete and ctl: change the session through\n"
+	       "                         the mount (see vchunkfs(1), WRITING)\n"
+	       "  -o ro                  no changes to the session, the default (the query files\n"
+	       "                         take writes either way)\n"
 	       "  -o config=FILE         read FILE instead of %s and\n"
 	       "                         ~/.config/vchunkfs/config.ini\n"
 	       "\n",

@@ -59,6 +59,7 @@ typedef struct vc_fs_options {
 	unsigned max_read;     /**< max_read= largest read request, bytes */
 	bool allow_other;
 	bool direct_io;	    /**< direct_io: chunk reads bypass the kernel page cache */
+	bool writable;	    /**< rw: ingest, delete and ctl change the session (write.h) */
 	bool debug;	    /**< -d / -o debug: FUSE request trace and debug log lines */
 	bool foreground;    /**< -f (implied by -d) */
 	bool single_thread; /**< -s */

@@ -3,6 +3,7 @@
  * kernel's read-only flag, so that the query files can be written). Also the per-kind open,
  * read and release of the query files, vectors/ and index/. */
 #include "fs/query.h"
+#include "fs/write.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,8 @@
 
 bool vc_fs_node_writable(vc_fs_node_kind kind)
 {
-	return kind == VC_NODE_QUERY || kind == VC_NODE_NAMED_QUERY;
+	return kind == VC_NODE_QUERY || kind == VC_NODE_NAMED_QUERY || kind == VC_NODE_INGEST ||
+	       kind == VC_NODE_DELETE || kind == VC_NODE_CTL;
 }
 
 static vc_fs_file *file_of(struct fuse_file_info *fi)
@@ -63,6 +65,9 @@ int vc_fs_open_more(vc_fs *fs, vc_fs_file *file, struct fuse_file_info *fi)
 		fi->direct_io = file->node.kind == VC_NODE_VECTOR;
 		return vc_fs_lookup_render(fs, file->snapshot, &file->node, &file->text,
 					   &file->text_len);
+	case VC_NODE_INGEST:
+	case VC_NODE_DELETE:
+	case VC_NODE_CTL: return vc_fs_write_open(fs, file, fi);
 	default: return -EISDIR;
 	}
 }
@@ -90,6 +95,9 @@ int vc_fs_read_more(vc_fs *fs, vc_fs_file *file, char *buf, size_t size, off_t o
 		return vc_fs_query_read(fs, &file->named->query, buf, size, offset);
 	case VC_NODE_VECTOR:
 	case VC_NODE_INDEX_FILE: return copy_text(file, buf, size, offset);
+	case VC_NODE_CTL: return vc_fs_write_read_ctl(fs, file, buf, size, offset);
+	case VC_NODE_INGEST:
+	case VC_NODE_DELETE: return -EBADF; /* opened for writing only */
 	default: return -EISDIR;
 	}
 }
@@ -103,6 +111,7 @@ void vc_fs_file_free_more(vc_fs_file *file)
 	}
 	vc_fs_named_put(file->named);
 	file->named = NULL;
+	vc_fs_write_file_free(file);
 }
 
 static int fs_write(const char *path, const char *buf, size_t size, off_t offset,
@@ -116,6 +125,8 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t offset
 		return vc_fs_query_write(fs, file->query, buf, size, offset);
 	if (file != NULL && file->named != NULL && file->node.kind == VC_NODE_NAMED_QUERY)
 		return vc_fs_query_write(fs, &file->named->query, buf, size, offset);
+	if (file != NULL && file->writer != NULL)
+		return vc_fs_write_data(fs, file, buf, size); /* streams: the offset is ignored */
 	return -EROFS;
 }
 
@@ -131,6 +142,8 @@ static int query_target(vc_fs *fs, const char *path, struct fuse_file_info *fi, 
 	*query = NULL;
 	*named = NULL;
 	if (file != NULL) {
+		if (file->writer != NULL)
+			return 0; /* ingest, delete, ctl: streams, nothing to cut */
 		if (file->query != NULL)
 			*query = file->query;
 		else if (file->named != NULL && file->node.kind == VC_NODE_NAMED_QUERY)
@@ -142,8 +155,9 @@ static int query_target(vc_fs *fs, const char *path, struct fuse_file_info *fi, 
 	vc_fs_snapshot_put(fs, snapshot);
 	if (rc != 0)
 		return rc;
-	if (node.kind == VC_NODE_QUERY)
-		return 0; /* a path names no open file's query: nothing to change */
+	if (node.kind == VC_NODE_QUERY || node.kind == VC_NODE_INGEST ||
+	    node.kind == VC_NODE_DELETE || node.kind == VC_NODE_CTL)
+		return 0; /* a path names no open file's query, and the rest are streams */
 	if (node.kind != VC_NODE_NAMED_QUERY)
 		return -EROFS;
 	*named = vc_fs_named_get(fs, node.name, strlen(node.name));
@@ -267,12 +281,27 @@ static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 	return -EROFS;
 }
 
+/* fsync of ingest or delete commits the pending batch; queries live in memory only. */
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
+	vc_fs_file *file = file_of(fi);
+
 	(void)path;
 	(void)datasync;
-	(void)fi;
-	return 0; /* nothing is stored: queries live in the daemon's memory */
+	if (file != NULL && file->writer != NULL)
+		return vc_fs_write_commit_file(vc_fs_get(), file);
+	return 0;
+}
+
+/* close(2): the commit of ingest and delete, its errno returned by close. */
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	vc_fs_file *file = file_of(fi);
+
+	(void)path;
+	if (file != NULL && file->writer != NULL)
+		return vc_fs_write_commit_file(vc_fs_get(), file);
+	return 0;
 }
 
 static void fs_destroy(void *private_data)
@@ -281,6 +310,10 @@ static void fs_destroy(void *private_data)
 
 	vc_fs_queries_free(fs->queries);
 	fs->queries = NULL;
+	/* Files the kernel never released are freed later (vc_fs_files_release_all): each holds
+	 * a reference to the write state, which goes with the last of them. */
+	vc_fs_writes_free(fs->writes);
+	fs->writes = NULL;
 }
 
 void vc_fs_query_operations(struct fuse_operations *ops)
@@ -299,5 +332,6 @@ void vc_fs_query_operations(struct fuse_operations *ops)
 	ops->chmod = fs_chmod;
 	ops->chown = fs_chown;
 	ops->fsync = fs_fsync;
+	ops->flush = fs_flush;
 	ops->destroy = fs_destroy;
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "fs/query.h"
+#include "fs/write.h"
 #include "util/error_i.h"
 
 /* Counters are unsigned 64-bit; JSON integers here are signed, and no counter gets near 2^63. */
@@ -104,6 +105,7 @@ vc_err vc_fs_stats_render(vc_fs *fs, char **text, size_t *len)
 	json_object_set_new(root, "backend", backend_json(fs, &stats.store));
 	json_object_set_new(root, "mount", mount_json(fs));
 	json_object_set_new(root, "queries", vc_fs_queries_stats_json(fs));
+	json_object_set_new(root, "writes", vc_fs_writes_stats_json(fs));
 	vc_fs_snapshot_put(fs, snapshot);
 	dumped = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);

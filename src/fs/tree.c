@@ -3,6 +3,7 @@
 #include "fs/tree.h"
 
 #include "fs/query.h"
+#include "fs/write.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +28,9 @@ static const struct vc_fs_entry root_entries[] = {
     {"vectors", VC_NODE_VECTORS_DIR},
     {"query", VC_NODE_QUERY},
     {"queries", VC_NODE_QUERIES_DIR},
+    {"ingest", VC_NODE_INGEST},
+    {"delete", VC_NODE_DELETE},
+    {"ctl", VC_NODE_CTL},
 };
 
 /* A directory: how to find one child by name and how to list them all. */
@@ -37,9 +41,18 @@ struct vc_fs_dir_ops {
 		    fuse_fill_dir_t filler);
 };
 
-/* Does the node exist in this epoch? metadata.json only when the session stores metadata. */
+/* Is @p kind one of the files of a -o rw mount? */
+static bool is_write_file(vc_fs_node_kind kind)
+{
+	return kind == VC_NODE_INGEST || kind == VC_NODE_DELETE || kind == VC_NODE_CTL;
+}
+
+/* Does the node exist in this epoch? metadata.json only when the session stores metadata;
+ * ingest, delete and ctl only on a -o rw mount (resolving runs inside FUSE callbacks). */
 static bool entry_present(const vc_fs_snapshot *snapshot, vc_fs_node_kind kind)
 {
+	if (is_write_file(kind))
+		return vc_fs_get()->writes != NULL;
 	if (kind == VC_NODE_METADATA)
 		return vc_manifest_find(snapshot->manifest, "metadata.cbor") != NULL;
 	if (kind == VC_NODE_INDEX_DIR)
@@ -51,6 +64,9 @@ static uint64_t node_ino(const vc_fs_snapshot *snapshot, const vc_fs_node *node)
 {
 	switch (node->kind) {
 	case VC_NODE_QUERY: return VC_FS_INO_QUERY;
+	case VC_NODE_INGEST: return VC_FS_INO_INGEST;
+	case VC_NODE_DELETE: return VC_FS_INO_DELETE;
+	case VC_NODE_CTL: return VC_FS_INO_CTL;
 	case VC_NODE_QUERIES_DIR: return VC_FS_INO_QUERIES_DIR;
 	case VC_NODE_VECTORS_DIR: return VC_FS_INO_VECTORS_DIR;
 	case VC_NODE_INDEX_DIR:
@@ -286,8 +302,10 @@ static int node_size(vc_fs *fs, vc_fs_snapshot *snapshot, const vc_fs_node *node
 		*size = len;
 		return 0;
 	case VC_NODE_STATS:
-		/* Only a hint: stats.json is direct_io, each open renders its own text. */
-		err = vc_fs_stats_render(fs, &rendered, &len);
+	case VC_NODE_CTL:
+		/* Only a hint: stats.json and ctl are direct_io, each open renders its own text. */
+		err = node->kind == VC_NODE_STATS ? vc_fs_stats_render(fs, &rendered, &len)
+						  : vc_fs_write_render_ctl(fs, &rendered, &len);
 		if (err != VC_OK)
 			return -vc_err_errno(err);
 		free(rendered);
@@ -313,13 +331,18 @@ static void fill_stat(const vc_fs *fs, const vc_fs_snapshot *snapshot, const vc_
 		st->st_mode = S_IFDIR | (node->kind == VC_NODE_QUERIES_DIR ? 0777 : 0555);
 		st->st_nlink = node->kind == VC_NODE_ROOT ? 3 : 2;
 	} else {
-		/* query: each open has its own query, so every user may write one. */
+		/* query: each open has its own query, so every user may write one. The files that
+		 * change the session are the mounting user's alone. */
 		st->st_mode = S_IFREG | (node->kind == VC_NODE_QUERY ? 0666 : 0444);
+		if (node->kind == VC_NODE_INGEST || node->kind == VC_NODE_DELETE)
+			st->st_mode = S_IFREG | 0200;
+		else if (node->kind == VC_NODE_CTL)
+			st->st_mode = S_IFREG | 0600;
 		st->st_nlink = 1;
 		st->st_size = (off_t)size;
 		st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	}
-	if (node->kind == VC_NODE_STATS || node->kind == VC_NODE_QUERY)
+	if (node->kind == VC_NODE_STATS || node->kind == VC_NODE_QUERY || is_write_file(node->kind))
 		when = time(NULL); /* live counters: their time is now */
 	st->st_atim.tv_sec = when;
 	st->st_mtim.tv_sec = when;
@@ -352,7 +375,8 @@ int vc_fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 	if (fi != NULL && fi->fh != 0) {
 		vc_fs_file *file = (vc_fs_file *)(uintptr_t)fi->fh;
 
-		if (file->node.kind == VC_NODE_STATS || file->node.kind == VC_NODE_VECTOR) {
+		if (file->node.kind == VC_NODE_STATS || file->node.kind == VC_NODE_VECTOR ||
+		    file->node.kind == VC_NODE_CTL) {
 			fill_stat(fs, file->snapshot, &file->node, file->text_len, st);
 			return 0;
 		}

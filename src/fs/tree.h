@@ -27,6 +27,9 @@ typedef enum vc_fs_node_kind {
 	VC_NODE_INDEX_DIR,     /**< index/ and its subdirectories */
 	VC_NODE_INDEX_FILE,    /**< an object under index/ */
 	VC_NODE_SCHEMA,	       /**< schema.json of a legacy session (legacy_fs.h) */
+	VC_NODE_INGEST,	       /**< ingest: JSONL lines to add (-o rw, write.h) */
+	VC_NODE_DELETE,	       /**< delete: ids to delete (-o rw) */
+	VC_NODE_CTL,	       /**< ctl: commit, abort and their outcome (-o rw) */
 } vc_fs_node_kind;
 
 typedef struct vc_fs_node {
@@ -48,6 +51,10 @@ typedef struct vc_fs_node {
 #define VC_FS_INO_QUERY 6u
 #define VC_FS_INO_QUERIES_DIR 7u
 #define VC_FS_INO_VECTORS_DIR 8u
+/* 9 is schema.json of a legacy mount (legacy_fs.h) */
+#define VC_FS_INO_INGEST 10u
+#define VC_FS_INO_DELETE 11u
+#define VC_FS_INO_CTL 12u
 #define VC_FS_INO_CHUNK_BASE (UINT64_C(1) << 32)
 /* index files and directories: 2^33 + a hash of the path; vectors: 3 × 2^32 + a hash of the
  * id; named queries: 2^34 + 4 × their serial number (+ 1 query, + 2 results). */
@@ -65,8 +72,9 @@ typedef struct vc_fs_file {
 	vc_fs_snapshot *snapshot;
 	char *text; /**< stats.json, vectors/ID.json, index files: the bytes this open reads */
 	size_t text_len;
-	struct vc_fs_query *query; /**< VC_NODE_QUERY: this open file's query and results */
-	struct vc_fs_named *named; /**< VC_NODE_NAMED_*: the named query, referenced */
+	struct vc_fs_query *query;   /**< VC_NODE_QUERY: this open file's query and results */
+	struct vc_fs_named *named;   /**< VC_NODE_NAMED_*: the named query, referenced */
+	struct vc_fs_writer *writer; /**< ingest, delete, ctl: staging state (write_i.h) */
 	/* The last backend failure of a read on this file (monotonic ns) and its errno. */
 	atomic_uint_least64_t failed_at_ns;
 	atomic_int failed_errno;
