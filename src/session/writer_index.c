@@ -19,6 +19,7 @@
 #define ASSIGN_BLOCK 65536u
 /* Lists above this many times the mean size are split into lists of about the mean. */
 #define SPLIT_FACTOR 3u
+#define SPLIT_ROUNDS 3
 /* Rows laid out between two drops of the spool's mapped pages. */
 #define LAYOUT_DROP_ROWS 1024u
 /* k-means samples per centroid: enough for a coarse quantizer, keeps 1M imports in minutes. */
@@ -307,22 +308,26 @@ static vc_err assign_balanced(vc_writer *w, vc_ivf **ivf, uint32_t *lists)
 {
 	uint64_t mean = w->total / vc_ivf_nlist(*ivf);
 	split_rows rows = {.spool = &w->spool};
-	vc_ivf *split = NULL;
-	vc_err err;
+	vc_err err = VC_OK;
 
 	assign_lists(w, *ivf, lists);
 	/* An nlist the caller chose is kept as given. */
 	if (mean == 0 || w->nlist != 0)
 		return VC_OK;
-	err = vc_ivf_split_large(*ivf, lists, w->total, SPLIT_FACTOR * mean, mean, split_row, &rows,
-				 &split);
-	vc_spool_drop_pages(&w->spool);
-	if (err != VC_OK || split == NULL)
-		return err;
-	vc_ivf_free(*ivf);
-	*ivf = split;
-	assign_lists(w, *ivf, lists);
-	return VC_OK;
+	/* A split list's new centroids can draw rows from neighbours: a few rounds settle it. */
+	for (int round = 0; round < SPLIT_ROUNDS && err == VC_OK; round++) {
+		vc_ivf *split = NULL;
+
+		err = vc_ivf_split_large(*ivf, lists, w->total, SPLIT_FACTOR * mean, mean,
+					 split_row, &rows, &split);
+		vc_spool_drop_pages(&w->spool);
+		if (err != VC_OK || split == NULL)
+			break;
+		vc_ivf_free(*ivf);
+		*ivf = split;
+		assign_lists(w, *ivf, lists);
+	}
+	return err;
 }
 
 /* The sample queries (rows at an even stride), normalised for cosine. */
