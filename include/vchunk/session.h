@@ -42,6 +42,12 @@ typedef struct vc_open_options {
 	const char *passphrase; /**< passphrase (Argon2id), or NULL */
 	size_t cache_bytes;     /**< cache budget; 0: VC_DEFAULT_CACHE_BYTES */
 	vc_store_options store; /**< backend timeouts and retries */
+	/** Rollback detection across runs: the highest epoch seen of each session is
+	 *  remembered in this file; NULL: $XDG_STATE_HOME/vchunk/epochs (else
+	 *  ~/.local/state/vchunk/epochs); "": no check. Opening (or refreshing to)
+	 *  an older epoch than remembered is VC_ERR_AUTH "rollback: ...". */
+	const char *epoch_file;
+	bool allow_rollback; /**< accept an older epoch than remembered (and remember it) */
 } vc_open_options;
 
 /**

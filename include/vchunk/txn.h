@@ -54,7 +54,9 @@ vc_err vc_txn_update(vc_txn *txn, const char *id, const json_t *metadata);
  * Write the staged changes and the new manifest; the transaction is freed and
  * the lock released whatever the outcome. On failure nothing becomes visible
  * (objects written so far are left for vc_session_gc). *epoch (may be NULL)
- * gets the committed epoch. The session is refreshed to it.
+ * gets the committed epoch. The session is refreshed to it (if that refresh
+ * fails, the commit still stands and the session catches up at its next
+ * vc_session_refresh).
  */
 vc_err vc_txn_commit(vc_txn *txn, uint64_t *epoch);
 

@@ -86,6 +86,9 @@ void vc_cli_keys_free(vc_cli_keys *keys);
  */
 vc_err vc_cli_open(const char *uri, const vc_cli_keys *keys, size_t cache_bytes, vc_session **out);
 
+/** --allow-rollback was given (main.c takes it out of argv for every command). */
+extern bool vc_cli_allow_rollback;
+
 /** Parse a non-negative integer option value in [min, max]. */
 bool vc_cli_parse_uint(const char *text, unsigned long long min, unsigned long long max,
 		       unsigned long long *out);

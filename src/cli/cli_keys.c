@@ -165,15 +165,20 @@ static vc_err explain_wrong_key(const char *uri, const vc_cli_keys *keys, vc_err
 	return vc_fail(err, "%s (the session's key id is %s)", message, expected);
 }
 
+bool vc_cli_allow_rollback;
+
 vc_err vc_cli_open(const char *uri, const vc_cli_keys *keys, size_t cache_bytes, vc_session **out)
 {
 	vc_open_options options = {0};
 	vc_err err;
 
+	options.allow_rollback = vc_cli_allow_rollback;
 	options.key_file = keys->key_file;
 	options.passphrase = keys->passphrase;
 	options.cache_bytes = cache_bytes;
 	err = vc_session_open(uri, &options, out);
+	if (err == VC_ERR_AUTH && strncmp(vc_last_error(), "rollback", 8) == 0)
+		return err;
 	if (err == VC_ERR_AUTH && (keys->key_file != NULL || keys->passphrase != NULL))
 		return explain_wrong_key(uri, keys, err);
 	if (err == VC_ERR_PERMISSION && keys->key_file == NULL && keys->passphrase == NULL) {

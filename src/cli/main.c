@@ -113,6 +113,9 @@ static void print_usage(FILE *out)
 		"\nSESSION is a directory, dir:PATH, or s5+http://HOST:PORT/PATH (S5 bridge).\n"
 		"Environment: VCHUNK_KEY_FILE (key file), VCHUNK_PASSPHRASE (passphrase),\n"
 		"VCHUNK_FAULT (fault injection for tests, e.g. error_rate=0.1).\n"
+		"Every command remembers the highest epoch it saw of each session (in\n"
+		"$XDG_STATE_HOME/vchunk/epochs) and refuses an older one (a rollback) unless\n"
+		"given --allow-rollback.\n"
 		"\n`vchunk COMMAND --help` describes a command; `vchunk --version` prints the "
 		"version.\nExit status: 0 success, 1 error, 2 usage error.\n");
 }
@@ -231,6 +234,27 @@ void vc_cli_hex(const uint8_t *bytes, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+/* --allow-rollback is accepted by every command that opens a session: taken out here (before
+ * "--", after the command name) so each command's own option parser never sees it. */
+static void strip_allow_rollback(int *argc, char **argv)
+{
+	int kept = 2;
+
+	for (int i = 2; i < *argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < *argc)
+				argv[kept++] = argv[i++];
+			break;
+		}
+		if (strcmp(argv[i], "--allow-rollback") == 0)
+			vc_cli_allow_rollback = true;
+		else
+			argv[kept++] = argv[i];
+	}
+	*argc = kept;
+	argv[kept] = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -247,6 +271,7 @@ int main(int argc, char **argv)
 		       VC_FORMAT_VERSION);
 		return VC_EXIT_OK;
 	}
+	strip_allow_rollback(&argc, argv);
 	for (size_t i = 0; i < COMMAND_COUNT; i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
 			/* getopt sees the command name as argv[0]; messages are ours */

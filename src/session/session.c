@@ -15,6 +15,7 @@
 #include "search/hnsw_search.h"
 #include "search/ivf_search.h"
 #include "search/recent.h"
+#include "session/epochs.h"
 #include "session/session_i.h"
 #include "session/tombstones.h"
 #include "util/error_i.h"
@@ -205,6 +206,13 @@ static vc_err open_manifest(vc_session *session, const vc_open_options *options)
 	if (err != VC_OK)
 		goto fail_manifest;
 	err = check_manifest(session, &json, manifest);
+	if (err == VC_OK)
+		err = vc_epochs_path(options->epoch_file, &session->epoch_file);
+	session->allow_rollback = options->allow_rollback;
+	/* Only an authenticated epoch is compared with (and recorded in) the rollback record. */
+	if (err == VC_OK)
+		err = vc_epochs_check(session->epoch_file, manifest->session_id, manifest->epoch,
+				      session->allow_rollback, session->uri);
 	if (err != VC_OK)
 		goto fail_manifest;
 	err = snapshot_new(manifest, &session->current);
@@ -218,6 +226,8 @@ static vc_err open_manifest(vc_session *session, const vc_open_options *options)
 
 fail_manifest:
 	vc_manifest_free(manifest);
+	free(session->epoch_file);
+	session->epoch_file = NULL;
 fail_json:
 	vc_bytes_free(&json);
 	return err;
@@ -265,6 +275,7 @@ vc_err vc_session_open(const char *uri, const vc_open_options *options, vc_sessi
 fail_manifest:
 	vc_manifest_free(session->current->manifest);
 	free(session->current);
+	free(session->epoch_file);
 	vc_keyring_free(session->keyring);
 fail_store:
 	vc_store_close(session->store);
@@ -296,6 +307,7 @@ void vc_session_close(vc_session *session)
 	vc_keyring_free(session->keyring);
 	vc_store_close(session->store);
 	pthread_mutex_destroy(&session->lock);
+	free(session->epoch_file);
 	free(session->uri);
 	free(session);
 }
@@ -420,6 +432,11 @@ vc_err vc_session_refresh(vc_session *session, bool *changed)
 			      session->uri);
 		goto out;
 	}
+	/* Checked before it becomes current: a refused epoch is never served. */
+	err = vc_epochs_check(session->epoch_file, manifest->session_id, manifest->epoch,
+			      session->allow_rollback, session->uri);
+	if (err != VC_OK)
+		goto out;
 	err = install_manifest(session, manifest, changed);
 	manifest = NULL;
 out:

@@ -38,6 +38,8 @@ struct vc_session {
 	vc_cache *cache;
 	vc_keyring *keyring; /* NULL for a plaintext session */
 	uint8_t session_id[VC_SESSION_ID_BYTES];
+	char *epoch_file;    /* rollback record (src/session/epochs.c); NULL: no check */
+	bool allow_rollback; /* accept an epoch older than the record */
 
 	pthread_mutex_t lock; /* guards current, snapshots, highest_epoch */
 	vc_snapshot *current;

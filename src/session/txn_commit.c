@@ -287,7 +287,9 @@ vc_err vc_txn_commit(vc_txn *txn, uint64_t *epoch)
 		*epoch = cs.epoch;
 	vc_manifest_free(cs.next);
 	vc_txn_free(txn);
-	if (err == VC_OK)
-		err = vc_session_refresh(session, NULL);
+	/* The epoch is durable once its manifest is stored: a refresh that fails now (backend
+	 * trouble) does not undo it; the session catches up at its next refresh. */
+	if (err == VC_OK && vc_session_refresh(session, NULL) != VC_OK)
+		vc_clear_error();
 	return err;
 }

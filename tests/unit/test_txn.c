@@ -222,6 +222,108 @@ static void test_second_writer_and_old_reader(void **state)
 	destroy(&fx);
 }
 
+static void test_rollback(void **state)
+{
+	fixture fx;
+	char epochs[128], manifest[128], saved[128], cmd[400];
+	vc_open_options opt = {.epoch_file = epochs};
+	vc_session *s;
+	vc_txn *t;
+
+	(void)state;
+	create(&fx, 50, VC_INDEX_FLAT);
+	snprintf(epochs, sizeof(epochs), "%s/state/epochs", fx.dir);
+	snprintf(manifest, sizeof(manifest), "%s/manifest.json", fx.uri);
+	snprintf(saved, sizeof(saved), "%s/epoch1.json", fx.dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", manifest, saved);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	assert_int_equal(vc_txn_delete(t, "v1"), VC_OK);
+	assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	vc_session_close(s);
+	/* storage serves epoch 1 again: refused, unless allowed */
+	snprintf(cmd, sizeof(cmd), "cp %s %s", saved, manifest);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_ERR_AUTH);
+	assert_non_null(strstr(vc_last_error(), "rollback"));
+	opt.allow_rollback = true;
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	vc_session_close(s);
+	/* "" disables the check */
+	opt.allow_rollback = false;
+	opt.epoch_file = "";
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	vc_session_close(s);
+	destroy(&fx);
+}
+
+/* A commit failing at any step (injected backend errors) leaves the previous epoch intact. */
+static void test_failed_commit_keeps_epoch(void **state)
+{
+	fixture fx;
+	vc_fault_options fault = {.error_rate = 0.15};
+	vc_open_options faulty = {.epoch_file = "", .store = {.retries = -1, .fault = &fault}};
+	vc_open_options clean = {.epoch_file = ""};
+	int failed_commits = 0, ok_commits = 0;
+	char lock[128];
+	float v[DIM];
+
+	(void)state;
+	create(&fx, 100, VC_INDEX_IVF);
+	snprintf(lock, sizeof(lock), "%s/lock", fx.uri);
+	for (unsigned seed = 1; seed <= 40; seed++) {
+		vc_session *s, *c;
+		const vc_manifest *m;
+		uint64_t before, after;
+		vc_txn *t;
+		char id[32];
+		vc_err err;
+
+		fault.seed = seed;
+		assert_int_equal(vc_session_open(fx.uri, &clean, &c), VC_OK);
+		m = vc_session_manifest_get(c);
+		before = m->epoch;
+		vc_session_manifest_put(c, m);
+		vc_session_close(c);
+		if (vc_session_open(fx.uri, &faulty, &s) != VC_OK)
+			continue;
+		err = vc_txn_begin(s, &t);
+		if (err == VC_OK) {
+			/* staging reads the chunks (the live ids): that may fail too */
+			for (int i = 0; i < 70 && err == VC_OK; i++) {
+				vec(10000 + seed * 100 + (unsigned)i, v);
+				snprintf(id, sizeof(id), "s%u-%d", seed, i);
+				err = vc_txn_add(t, id, v, DIM, NULL);
+			}
+			if (err != VC_OK) {
+				vc_txn_abort(t);
+			} else {
+				err = vc_txn_commit(t, NULL);
+				if (err == VC_OK)
+					ok_commits++;
+				else
+					failed_commits++;
+			}
+		}
+		vc_session_close(s);
+		unlink(lock); /* a failed release leaves it: this process is its holder */
+		assert_int_equal(vc_session_open(fx.uri, &clean, &c), VC_OK);
+		m = vc_session_manifest_get(c);
+		after = m->epoch;
+		vc_session_manifest_put(c, m);
+		assert_int_equal(vc_session_verify(c, NULL, NULL), VC_OK);
+		vc_session_close(c);
+		if (err == VC_OK)
+			assert_int_equal(after, before + 1);
+		else
+			assert_int_equal(after, before);
+	}
+	assert_true(failed_commits > 0);
+	assert_true(ok_commits > 0);
+	destroy(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +331,8 @@ int main(void)
 	    cmocka_unit_test(test_ivf),
 	    cmocka_unit_test(test_hnsw),
 	    cmocka_unit_test(test_second_writer_and_old_reader),
+	    cmocka_unit_test(test_rollback),
+	    cmocka_unit_test(test_failed_commit_keeps_epoch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
