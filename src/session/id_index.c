@@ -219,7 +219,7 @@ vc_err vc_session_lookup(vc_session *session, const vc_manifest *manifest, const
 		return lookup_scan(session, manifest, 0, deleted, id, out);
 	hash = vc_id_hash(id);
 	shard = vc_id_shard_of(hash, shards);
-	vc_id_shard_path(shard, path, sizeof(path));
+	vc_id_shard_path_of(manifest, shard, path, sizeof(path));
 	err = vc_session_index_object_get(session, manifest, path, NULL, &entry);
 	if (err != VC_OK)
 		return err;

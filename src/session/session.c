@@ -485,9 +485,11 @@ vc_err vc_session_search(vc_session *session, const vc_query *query, vc_results 
 static vc_err load_ivf_dir(vc_session *session, const vc_manifest *manifest, vc_ivf_dir **out)
 {
 	vc_bytes plain;
+	char path[64];
 	vc_err err;
 
-	err = vc_session_read_object(session, manifest, "index/ivf.bin", &plain);
+	vc_index_object_path(manifest, "ivf", path, sizeof(path));
+	err = vc_session_read_object(session, manifest, path, &plain);
 	if (err != VC_OK)
 		return err;
 	err = vc_ivf_dir_deserialize(plain.data, plain.len, out);
@@ -542,9 +544,11 @@ vc_err vc_session_ivf_dir(vc_session *session, const vc_manifest *manifest,
 static vc_err load_hnsw_tier(vc_session *session, const vc_manifest *manifest, vc_hnsw_tier **out)
 {
 	vc_bytes plain;
+	char path[64];
 	vc_err err;
 
-	err = vc_session_read_object(session, manifest, "index/hnsw.bin", &plain);
+	vc_index_object_path(manifest, "hnsw", path, sizeof(path));
+	err = vc_session_read_object(session, manifest, path, &plain);
 	if (err != VC_OK)
 		return err;
 	err = vc_hnsw_tier_decode(plain.data, plain.len, manifest, out);

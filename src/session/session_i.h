@@ -130,6 +130,19 @@ uint32_t vc_id_shard_of(uint64_t hash, uint32_t shards);
 /** "index/ids/XX.bin" (two hex digits) into @p buf. */
 void vc_id_shard_path(uint32_t shard, char *buf, size_t size);
 
+/**
+ * Paths of index objects in @p m: "index/NAME.bin" as imported, or
+ * "index/NAME-E.bin" / "index/ids/E-XX.bin" when compaction at epoch E
+ * rebuilt them (src/session/index_paths.c). When @p m lists none, the
+ * untagged name (so a read reports it missing).
+ */
+void vc_index_object_path(const vc_manifest *m, const char *name, char *buf, size_t size);
+void vc_id_shard_path_of(const vc_manifest *m, uint32_t shard, char *buf, size_t size);
+
+/** The path a writer gives an index object: untagged when @p epoch is 0. */
+void vc_index_object_path_tagged(uint64_t epoch, const char *name, char *buf, size_t size);
+void vc_id_shard_path_tagged(uint64_t epoch, uint32_t shard, char *buf, size_t size);
+
 /** Encode one shard: header, then @p count entries sorted by hash (appended to @p out). */
 vc_err vc_id_shard_encode(uint32_t shard, uint32_t shards, const vc_id_entry *entries,
 			  uint64_t count, vc_bytes *out);

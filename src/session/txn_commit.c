@@ -168,9 +168,9 @@ static vc_err write_tombstones(commit_state *cs)
 }
 
 /* The stored manifest must still be the base epoch: otherwise another writer committed. */
-static vc_err check_epoch(commit_state *cs)
+static vc_err check_epoch(vc_txn *txn)
 {
-	vc_session *session = cs->txn->session;
+	vc_session *session = txn->session;
 	vc_manifest *stored = NULL;
 	vc_bytes json = {0};
 	vc_err err;
@@ -182,27 +182,27 @@ static vc_err check_epoch(commit_state *cs)
 	if (err != VC_OK)
 		return vc_fail_context(err, "re-reading manifest.json of %s before committing",
 				       session->uri);
-	if (stored->epoch != cs->txn->base->epoch)
+	if (stored->epoch != txn->base->epoch)
 		err = vc_fail(VC_ERR_BUSY,
 			      "concurrent commit: %s is now at epoch %llu, this transaction began "
 			      "at %llu; nothing was committed",
 			      session->uri, (unsigned long long)stored->epoch,
-			      (unsigned long long)cs->txn->base->epoch);
+			      (unsigned long long)txn->base->epoch);
 	vc_manifest_free(stored);
 	return err;
 }
 
-static vc_err write_manifest(commit_state *cs)
+vc_err vc_txn_publish(vc_txn *txn, const vc_manifest *next)
 {
-	vc_session *session = cs->txn->session;
+	vc_session *session = txn->session;
 	vc_bytes json = {0};
 	char copy[64];
 	vc_err err;
 
-	err = vc_manifest_serialize(cs->next, session->keyring, &json);
+	err = vc_manifest_serialize(next, session->keyring, &json);
 	if (err != VC_OK)
 		return vc_fail_context(err, "writing manifest.json of %s", session->uri);
-	err = check_epoch(cs);
+	err = check_epoch(txn);
 	if (err == VC_OK)
 		err = vc_store_put(session->store, "manifest.json", json.data, json.len);
 	if (err != VC_OK) {
@@ -210,10 +210,39 @@ static vc_err write_manifest(commit_state *cs)
 		return vc_session_name_path(err, "manifest.json");
 	}
 	/* History for gc; a missing copy only means some old objects are never collected. */
-	snprintf(copy, sizeof(copy), "manifests/epoch-%llu.json", (unsigned long long)cs->epoch);
+	snprintf(copy, sizeof(copy), "manifests/epoch-%llu.json", (unsigned long long)next->epoch);
 	vc_store_put(session->store, copy, json.data, json.len);
 	vc_bytes_free(&json);
 	return VC_OK;
+}
+
+vc_err vc_txn_write_pending(vc_txn *txn, uint64_t epoch, json_t *list, char *path, size_t size)
+{
+	vc_bytes old = {0};
+	json_t *rec, *prev;
+	char *text;
+	vc_err err;
+
+	snprintf(path, size, "manifests/pending-%llu.json", (unsigned long long)epoch);
+	/* A record left by a crashed commit of the same epoch: keep its objects listed too, since
+	 * this commit may write fewer of the same paths. */
+	if (vc_store_get(txn->session->store, path, &old) == VC_OK) {
+		prev = json_loadb((const char *)old.data, old.len, 0, NULL);
+		if (json_is_array(json_object_get(prev, "objects")))
+			json_array_extend(list, json_object_get(prev, "objects"));
+		json_decref(prev);
+	}
+	vc_bytes_free(&old);
+	vc_clear_error();
+	rec = json_pack("{s:I, s:I, s:O}", "epoch", (json_int_t)epoch, "time",
+			(json_int_t)time(NULL), "objects", list);
+	text = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
+	json_decref(rec);
+	if (text == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory recording a commit");
+	err = vc_store_put(txn->session->store, path, text, strlen(text));
+	free(text);
+	return err;
 }
 
 /* Record the objects this commit is about to write, so gc can remove them if it fails. */
@@ -222,27 +251,18 @@ static vc_err write_pending(commit_state *cs, char *path, size_t size)
 	vc_txn *txn = cs->txn;
 	size_t size_rows = cs->next->chunk_size ? cs->next->chunk_size : VC_DEFAULT_CHUNK_SIZE;
 	size_t chunks = (txn->add_count + size_rows - 1) / size_rows;
-	json_t *list = json_array(), *rec;
+	json_t *list = json_array();
 	char name[64];
-	char *text;
 	vc_err err;
 
 	for (size_t i = 0; i < chunks; i++) {
 		vc_chunk_path(cs->next->next_chunk_id + (uint32_t)i, name, sizeof(name));
 		json_array_append_new(list, json_string(name));
 	}
-	snprintf(name, sizeof(name), VC_TOMBSTONES_PREFIX "%llu.bin",
-		 (unsigned long long)cs->epoch);
+	snprintf(name, sizeof(name), VC_TOMBSTONES_PREFIX "%llu.bin", (unsigned long long)cs->epoch);
 	json_array_append_new(list, json_string(name));
-	rec = json_pack("{s:I, s:I, s:o}", "epoch", (json_int_t)cs->epoch, "time",
-			(json_int_t)time(NULL), "objects", list);
-	text = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
-	json_decref(rec);
-	if (text == NULL)
-		return vc_fail(VC_ERR_NOMEM, "out of memory recording a commit");
-	snprintf(path, size, "manifests/pending-%llu.json", (unsigned long long)cs->epoch);
-	err = vc_store_put(txn->session->store, path, text, strlen(text));
-	free(text);
+	err = vc_txn_write_pending(txn, cs->epoch, list, path, size);
+	json_decref(list);
 	return err;
 }
 
@@ -266,7 +286,7 @@ static vc_err commit_steps(commit_state *cs, char *pending, size_t pending_size)
 	cs->next->committed_at = (int64_t)time(NULL);
 	cs->next->total_vectors =
 	    cs->txn->base->total_vectors + cs->txn->add_count - cs->txn->del_count;
-	return write_manifest(cs);
+	return vc_txn_publish(cs->txn, cs->next);
 }
 
 vc_err vc_txn_commit(vc_txn *txn, uint64_t *epoch)

@@ -43,6 +43,19 @@ struct vc_txn {
 /** The live-map entry of @p id, or NULL. */
 vc_live_row *vc_txn_live_find(vc_txn *txn, const char *id);
 
+/**
+ * Store manifests/pending-E.json listing @p list (object paths, borrowed) and
+ * any list a crashed commit of the same epoch left there; *path gets its name.
+ */
+vc_err vc_txn_write_pending(vc_txn *txn, uint64_t epoch, json_t *list, char *path, size_t size);
+
+/**
+ * Make @p next the session's manifest: serialise (MAC), re-read manifest.json
+ * and refuse (VC_ERR_BUSY "concurrent commit") unless it is still the base
+ * epoch, PUT it, then store its copy manifests/epoch-E.json.
+ */
+vc_err vc_txn_publish(vc_txn *txn, const vc_manifest *next);
+
 /** Free everything, release the base manifest and the lock. NULL-safe. */
 void vc_txn_free(vc_txn *txn);
 

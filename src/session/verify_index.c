@@ -51,7 +51,11 @@ static vc_err group_segments(vc_index_check *check, size_t chunks)
 static vc_err load_directory(vc_session *session, const vc_manifest *m, vc_index_check *check)
 {
 	vc_bytes plain;
-	vc_err err = vc_session_read_object(session, m, "index/ivf.bin", &plain);
+	char path[64];
+	vc_err err;
+
+	vc_index_object_path(m, "ivf", path, sizeof(path));
+	err = vc_session_read_object(session, m, path, &plain);
 
 	if (err != VC_OK)
 		return err;
@@ -79,7 +83,7 @@ static vc_err load_ids(vc_session *session, const vc_manifest *m, vc_index_check
 		vc_id_entry *entries = NULL, *grown;
 		uint64_t n = 0;
 
-		vc_id_shard_path(s, path, sizeof(path));
+		vc_id_shard_path_of(m, s, path, sizeof(path));
 		err = vc_session_read_object(session, m, path, &plain);
 		if (err != VC_OK)
 			break;

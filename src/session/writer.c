@@ -235,7 +235,7 @@ vc_err vc_writer_seal_chunk(vc_writer *writer, vc_frame_loc **locs)
 	}
 	ref = &writer->chunks[writer->chunk_count];
 	memset(ref, 0, sizeof(*ref));
-	ref->chunk_id = (uint32_t)writer->chunk_count;
+	ref->chunk_id = writer->first_chunk_id + (uint32_t)writer->chunk_count;
 	ref->vector_count = vc_chunk_builder_count(builder);
 	vc_chunk_path(ref->chunk_id, path, sizeof(path));
 	object_ctx(writer, path, &ctx);
@@ -274,7 +274,8 @@ static vc_err add_row(vc_writer *writer, const char *id, const float *vector, ui
 	vc_err err;
 
 	if (writer->builder == NULL) {
-		err = vc_chunk_builder_new((uint32_t)writer->chunk_count, dim, &writer->builder);
+		err = vc_chunk_builder_new(writer->first_chunk_id + (uint32_t)writer->chunk_count,
+					   dim, &writer->builder);
 		if (err != VC_OK)
 			return err;
 	}

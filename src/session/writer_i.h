@@ -35,6 +35,10 @@ struct vc_writer {
 	size_t object_cap;
 	bool manifest_tried; /* a put of manifest.json was attempted */
 	vc_err broken;	     /* an earlier internal failure makes the writer unusable */
+	/* Compaction (src/session/compact.c) writes into an existing session: chunk ids start at
+	 * its next_chunk_id and index objects carry the new epoch in their names. 0 on import. */
+	uint32_t first_chunk_id;
+	uint64_t path_epoch;
 	vc_id_set ids;
 };
 

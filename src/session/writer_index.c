@@ -78,7 +78,8 @@ static vc_err start_frame(layout *l, int32_t cluster)
 	vc_err err;
 
 	if (w->builder == NULL) {
-		err = vc_chunk_builder_new((uint32_t)w->chunk_count, w->dim, &w->builder);
+		err = vc_chunk_builder_new(w->first_chunk_id + (uint32_t)w->chunk_count, w->dim,
+					   &w->builder);
 		if (err != VC_OK)
 			return err;
 	}
@@ -458,8 +459,10 @@ static vc_err write_directory(layout *l, vc_ivf *ivf, const uint64_t *first,
 	vc_writer *w = l->w;
 	vc_ivf_dir dir = {0};
 	vc_bytes plain = {0};
+	char ivf_path[64];
 	vc_err err = VC_OK;
 
+	vc_index_object_path_tagged(w->path_epoch, "ivf", ivf_path, sizeof(ivf_path));
 	dir.ivf = ivf;
 	dir.nlist = vc_ivf_nlist(ivf);
 	dir.chunk_count = (uint32_t)w->chunk_count;
@@ -476,7 +479,7 @@ static vc_err write_directory(layout *l, vc_ivf *ivf, const uint64_t *first,
 	if (err == VC_OK)
 		err = vc_ivf_dir_serialize(&dir, &plain);
 	if (err == VC_OK)
-		err = vc_writer_put_plain(w, "index/ivf.bin", &plain);
+		err = vc_writer_put_plain(w, ivf_path, &plain);
 	vc_bytes_free(&plain);
 	free(dir.header_hashes);
 	return err;
@@ -574,7 +577,7 @@ static vc_err write_id_shards(layout *l)
 		vc_bytes plain = {0};
 
 		qsort(sorted + first[s], first[s + 1] - first[s], sizeof(*sorted), compare_entries);
-		vc_id_shard_path(s, path, sizeof(path));
+		vc_id_shard_path_tagged(w->path_epoch, s, path, sizeof(path));
 		err = vc_id_shard_encode(s, shards, sorted + first[s], first[s + 1] - first[s],
 					 &plain);
 		if (err == VC_OK)
@@ -667,6 +670,7 @@ static vc_err write_graph(layout *l, vc_hnsw *hnsw)
 {
 	vc_hnsw_node_loc *map = malloc((l->w->total + 1) * sizeof(*map));
 	vc_bytes plain = {0};
+	char hnsw_path[64];
 	vc_err err;
 
 	if (map == NULL)
@@ -682,8 +686,9 @@ static vc_err write_graph(layout *l, vc_hnsw *hnsw)
 		map[i].offset = loc->offset;
 	}
 	err = vc_hnsw_tier_encode(hnsw, map, l->w->total, &plain);
+	vc_index_object_path_tagged(l->w->path_epoch, "hnsw", hnsw_path, sizeof(hnsw_path));
 	if (err == VC_OK)
-		err = vc_writer_put_plain(l->w, "index/hnsw.bin", &plain);
+		err = vc_writer_put_plain(l->w, hnsw_path, &plain);
 	vc_bytes_free(&plain);
 	free(map);
 	return err;
