@@ -318,6 +318,12 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	/* Every read of this file has returned: its spliced replies are in the reader's pages. */
 	if (fs->options->direct_io && file_of(fi)->node.kind == VC_NODE_CHUNK)
 		vc_fs_pipe_release_owner(file_of(fi));
+	/* ingest, delete: lines left pending by closes outside the opener are committed now
+	 * (the outcome goes to ctl and the log: release has nobody to answer). */
+	if (file_of(fi)->writer != NULL &&
+	    vc_fs_write_commit_file(fs, file_of(fi), VC_FS_COMMIT_RELEASE) != 0)
+		vc_fs_log(LOG_WARNING, "commit at the last close of %s failed (see ctl)",
+			  file_of(fi)->node.kind == VC_NODE_INGEST ? "ingest" : "delete");
 	file_unlink(fs, file_of(fi));
 	file_free(fs, file_of(fi));
 	return 0;

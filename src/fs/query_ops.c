@@ -289,7 +289,7 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	(void)path;
 	(void)datasync;
 	if (file != NULL && file->writer != NULL)
-		return vc_fs_write_commit_file(vc_fs_get(), file);
+		return vc_fs_write_commit_file(vc_fs_get(), file, VC_FS_COMMIT_FSYNC);
 	return 0;
 }
 
@@ -300,7 +300,7 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 
 	(void)path;
 	if (file != NULL && file->writer != NULL)
-		return vc_fs_write_commit_file(vc_fs_get(), file);
+		return vc_fs_write_commit_file(vc_fs_get(), file, VC_FS_COMMIT_FLUSH);
 	return 0;
 }
 

@@ -37,12 +37,21 @@ int vc_fs_write_open(vc_fs *fs, vc_fs_file *file, struct fuse_file_info *fi);
  */
 int vc_fs_write_data(vc_fs *fs, vc_fs_file *file, const char *buf, size_t size);
 
+/** What asks an ingest or delete file to commit. */
+typedef enum vc_fs_commit_cause {
+	VC_FS_COMMIT_FLUSH,   /**< close(2): commits only when the process that opened it closes */
+	VC_FS_COMMIT_FSYNC,   /**< fsync(2): always */
+	VC_FS_COMMIT_RELEASE, /**< the last descriptor is gone: whatever it left pending */
+} vc_fs_commit_cause;
+
 /**
- * close(2) (FUSE flush) or fsync(2) of an ingest or delete file: the unfinished last line is
- * staged, then the pending batch is committed if this file staged into it. Returns 0 or the
+ * Commit for an ingest or delete file: the unfinished last line is staged, then the pending
+ * batch is committed if this file staged into it. A close by another process than the
+ * opener (a child that inherited the descriptor exiting, or dropping it at exec) only stages:
+ * the opener's close, or the release of the last descriptor, commits. Returns 0 or the
  * commit's negated errno. No-op for ctl and for files that staged nothing.
  */
-int vc_fs_write_commit_file(vc_fs *fs, vc_fs_file *file);
+int vc_fs_write_commit_file(vc_fs *fs, vc_fs_file *file, vc_fs_commit_cause cause);
 
 /** Read ctl: the JSON rendered at open (or after the last write on this file). */
 int vc_fs_write_read_ctl(vc_fs *fs, vc_fs_file *file, char *buf, size_t size, off_t offset);

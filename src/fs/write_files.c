@@ -27,6 +27,27 @@ static vc_fs_writer *writer_new(vc_fs_writes *writes, vc_fs_node_kind kind)
 	return w;
 }
 
+/* The process of thread @p tid (FUSE names the calling thread), or @p tid if unknown. */
+static pid_t process_of(pid_t tid)
+{
+	char path[64], line[128];
+	pid_t tgid = tid;
+	FILE *status;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	status = fopen(path, "re");
+	if (status == NULL)
+		return tid;
+	while (fgets(line, sizeof(line), status) != NULL) {
+		if (strncmp(line, "Tgid:", 5) == 0) {
+			tgid = (pid_t)strtol(line + 5, NULL, 10);
+			break;
+		}
+	}
+	fclose(status);
+	return tgid > 0 ? tgid : tid;
+}
+
 int vc_fs_write_open(vc_fs *fs, vc_fs_file *file, struct fuse_file_info *fi)
 {
 	vc_err err;
@@ -38,6 +59,7 @@ int vc_fs_write_open(vc_fs *fs, vc_fs_file *file, struct fuse_file_info *fi)
 	file->writer = writer_new(fs->writes, file->node.kind);
 	if (file->writer == NULL)
 		return -ENOMEM;
+	file->writer->opener = process_of(fuse_get_context()->pid);
 	fi->direct_io = 1; /* a stream: no page cache, ctl's text changes with every open */
 	if (file->node.kind != VC_NODE_CTL)
 		return 0;
@@ -398,44 +420,57 @@ int vc_fs_write_data(vc_fs *fs, vc_fs_file *file, const char *buf, size_t size)
 	return rc;
 }
 
-int vc_fs_write_commit_file(vc_fs *fs, vc_fs_file *file)
+/* Commit the batch @p w staged into, or tell how it ended (commit_lock held). */
+static int commit_batch_locked(vc_fs *fs, vc_fs_writer *w, vc_fs_commit_cause cause)
+{
+	vc_fs_writes *writes = w->writes;
+	int rc = 0;
+
+	if (w->batch == NULL)
+		return 0;
+	if (w->batch == writes->current) {
+		rc = vc_fs_commit_locked(fs);
+	} else {
+		/* Committed by another file's close or ctl, or dropped; release has nobody to
+		 * tell, and the closes before it told already. */
+		if (cause == VC_FS_COMMIT_RELEASE)
+			return 0;
+		pthread_mutex_lock(&writes->lock);
+		rc = w->batch->state == BATCH_COMMITTED ? 0 : -w->batch->error;
+		pthread_mutex_unlock(&writes->lock);
+	}
+	if (rc == 0) {
+		/* A dropped batch stays with the file: its later writes fail too. */
+		pthread_mutex_lock(&writes->lock);
+		vc_fs_batch_put_locked(w->batch);
+		w->batch = NULL;
+		pthread_mutex_unlock(&writes->lock);
+	}
+	return rc;
+}
+
+int vc_fs_write_commit_file(vc_fs *fs, vc_fs_file *file, vc_fs_commit_cause cause)
 {
 	vc_fs_writer *w = file->writer;
-	vc_fs_writes *writes;
-	int rc = 0;
+	int rc = 0, committed;
 
 	if (w == NULL || w->kind == VC_NODE_CTL)
 		return 0;
-	writes = w->writes;
+	/* A copy of the descriptor closed elsewhere (fork, exec, a child's exit) is not the end
+	 * of the writer's lines. */
+	if (cause == VC_FS_COMMIT_FLUSH && process_of(fuse_get_context()->pid) != w->opener)
+		return 0;
 	pthread_mutex_lock(&w->lock);
 	/* The last line may end without a newline. */
 	if (w->partial_len > 0)
 		rc = stage_lines(fs, w, w->partial, w->partial_len);
 	w->partial_len = 0;
-	pthread_mutex_lock(&writes->commit_lock);
-	if (w->batch != NULL) {
-		int committed = 0;
-
-		pthread_mutex_lock(&writes->lock);
-		if (w->batch->state != BATCH_OPEN)
-			committed = w->batch->state == BATCH_COMMITTED ? 0 : -w->batch->error;
-		pthread_mutex_unlock(&writes->lock);
-		/* Committed by another file's close or ctl, or dropped: report how it ended. */
-		if (w->batch == writes->current)
-			committed = vc_fs_commit_locked(fs);
-		pthread_mutex_lock(&writes->lock);
-		if (committed == 0) {
-			/* A dropped batch stays with the file: its later writes fail too. */
-			vc_fs_batch_put_locked(w->batch);
-			w->batch = NULL;
-		}
-		pthread_mutex_unlock(&writes->lock);
-		if (rc == 0 || rc == -ECANCELED)
-			rc = committed;
-	}
-	pthread_mutex_unlock(&writes->commit_lock);
+	pthread_mutex_lock(&w->writes->commit_lock);
+	committed = commit_batch_locked(fs, w, cause);
+	pthread_mutex_unlock(&w->writes->commit_lock);
 	pthread_mutex_unlock(&w->lock);
-	return rc;
+	/* A refused last line is the cause; the commit then only repeats it. */
+	return rc != 0 && rc != -ECANCELED ? rc : committed;
 }
 
 int vc_fs_write_read_ctl(vc_fs *fs, vc_fs_file *file, char *buf, size_t size, off_t offset)

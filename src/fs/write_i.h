@@ -75,6 +75,7 @@ struct vc_fs_writes {
 typedef struct vc_fs_writer {
 	vc_fs_writes *writes;
 	vc_fs_node_kind kind;
+	pid_t opener;	      /**< process (thread group) that opened the file */
 	pthread_mutex_t lock; /**< the fields below (writes to one file may come concurrently) */
 	char *partial;	      /**< bytes after the last newline written */
 	size_t partial_len, partial_cap;
