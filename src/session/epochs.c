@@ -152,7 +152,8 @@ vc_err vc_epochs_check(const char *path, const uint8_t session_id[VC_SESSION_ID_
 	if (lockfd >= 0)
 		flock(lockfd, LOCK_EX);
 	if (read_file(path, hex, &rest, &seen, &found) != 0) {
-		fprintf(stderr, "vchunk: cannot read the epoch record %s: %s (rollback not checked)\n",
+		fprintf(stderr,
+			"vchunk: cannot read the epoch record %s: %s (rollback not checked)\n",
 			path, strerror(errno));
 		goto out;
 	}

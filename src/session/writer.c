@@ -93,6 +93,45 @@ static void writer_free(vc_writer *writer)
 	free(writer);
 }
 
+vc_err vc_writer_for_compaction(vc_session *session, const vc_manifest *base,
+				vc_index_type index, vc_writer **out)
+{
+	vc_writer *writer = calloc(1, sizeof(*writer));
+
+	*out = NULL;
+	if (writer != NULL)
+		writer->uri = strdup(session->uri);
+	if (writer == NULL || writer->uri == NULL) {
+		free(writer);
+		return vc_fail(VC_ERR_NOMEM, "out of memory compacting %s", session->uri);
+	}
+	writer->borrowed = true;
+	writer->store = session->store;
+	writer->keyring = session->keyring;
+	writer->encryption = base->encryption;
+	memcpy(writer->session_id, base->session_id, VC_SESSION_ID_BYTES);
+	writer->metric = base->metric;
+	writer->chunk_size = base->chunk_size ? base->chunk_size : VC_DEFAULT_CHUNK_SIZE;
+	writer->index_type = index;
+	writer->spooling = index != VC_INDEX_FLAT;
+	writer->created_at = base->created_at;
+	writer->first_chunk_id = base->next_chunk_id;
+	writer->path_epoch = base->epoch + 1;
+	*out = writer;
+	return VC_OK;
+}
+
+void vc_writer_release(vc_writer *writer)
+{
+	if (writer == NULL)
+		return;
+	if (writer->borrowed) {
+		writer->store = NULL;
+		writer->keyring = NULL;
+	}
+	writer_free(writer);
+}
+
 vc_err vc_writer_create(const char *uri, const vc_create_options *options, vc_writer **out)
 {
 	static const vc_create_options defaults;

@@ -39,6 +39,7 @@ struct vc_writer {
 	 * its next_chunk_id and index objects carry the new epoch in their names. 0 on import. */
 	uint32_t first_chunk_id;
 	uint64_t path_epoch;
+	bool borrowed; /* store and keyring belong to the session being compacted */
 	vc_id_set ids;
 };
 
@@ -53,6 +54,19 @@ vc_err vc_writer_put_plain(vc_writer *writer, const char *path, const vc_bytes *
 
 /** Rows per envelope frame of an unclustered chunk (about 1 MiB of vectors). */
 uint32_t vc_writer_frame_rows(uint32_t dim);
+
+/**
+ * A writer laying out the live rows of @p base again, into @p session's own
+ * store (compaction): same session id, keys, metric and chunk size; chunk ids
+ * from base->next_chunk_id; index objects named for epoch base->epoch + 1.
+ * It writes no manifest: the caller lays out (vc_writer_layout), builds the
+ * manifest from chunks[] and objects[] and frees it with vc_writer_release.
+ */
+vc_err vc_writer_for_compaction(vc_session *session, const vc_manifest *base,
+				vc_index_type index, vc_writer **out);
+
+/** Free a writer without removing what it wrote (and without closing a borrowed store). */
+void vc_writer_release(vc_writer *writer);
 
 /**
  * Commit step of a spooling writer: lay the spooled rows out in chunks

@@ -324,6 +324,117 @@ static void test_failed_commit_keeps_epoch(void **state)
 	destroy(&fx);
 }
 
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Ids of every live vector, sorted, as one string (for comparing live sets). */
+static char *live_ids(vc_session *s)
+{
+	const vc_manifest *m = vc_session_manifest_get(s);
+	float v[DIM];
+	vc_query q = {.vector = v, .dim = DIM, .k = (uint32_t)m->total_vectors + 5, .exact = true};
+	vc_results r;
+	char **ids, *out;
+	size_t len = 1;
+
+	vc_session_manifest_put(s, m);
+	vec(3, v);
+	assert_int_equal(vc_session_search(s, &q, &r), VC_OK);
+	ids = calloc(r.count + 1, sizeof(*ids));
+	for (size_t i = 0; i < r.count; i++) {
+		ids[i] = r.hits[i].id;
+		len += strlen(ids[i]) + 1;
+	}
+	qsort(ids, r.count, sizeof(*ids), compare_strings);
+	out = calloc(1, len);
+	for (size_t i = 0; i < r.count; i++) {
+		strcat(out, ids[i]);
+		strcat(out, ",");
+	}
+	free(ids);
+	vc_results_free(&r);
+	return out;
+}
+
+static void compact_keeps_live_set(vc_index_type index)
+{
+	fixture fx;
+	vc_open_options opt = {.epoch_file = ""};
+	vc_session *s;
+	vc_txn *t;
+	uint64_t epoch = 0, count;
+	char *before, *after, id[32];
+	float v[DIM];
+	int found_before = 0, found_after = 0;
+
+	create(&fx, 400, index);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	for (int i = 0; i < 90; i++) {
+		vec(20000 + (unsigned)i, v);
+		snprintf(id, sizeof(id), "n%d", i);
+		assert_int_equal(vc_txn_add(t, id, v, DIM, NULL), VC_OK);
+	}
+	json_t *f = json_pack("{s:i}", "g", 1);
+	assert_int_equal(vc_txn_delete_matching(t, f, &count), VC_OK);
+	json_decref(f);
+	json_t *meta = json_pack("{s:s}", "state", "updated");
+	assert_int_equal(vc_txn_update(t, "v3", meta), VC_OK);
+	json_decref(meta);
+	assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	before = live_ids(s);
+	for (unsigned i = 0; i < 400; i += 7) {
+		snprintf(id, sizeof(id), "v%u", i);
+		found_before += top_is(s, i, id, false);
+	}
+	assert_int_equal(vc_session_compact(s, &epoch), VC_OK);
+	assert_int_equal(epoch, 3);
+	const vc_manifest *m = vc_session_manifest_get(s);
+	assert_int_equal(m->deleted_vectors, 0);
+	assert_int_equal(m->recent_chunks, 0);
+	assert_int_equal(m->total_vectors, 400 + 90 - count);
+	assert_null(vc_manifest_find(m, "index/deleted-2.bin"));
+	vc_record rec;
+	assert_int_equal(vc_session_lookup(s, m, "v3", &rec), VC_OK);
+	assert_string_equal(json_string_value(json_object_get(rec.metadata, "state")), "updated");
+	vc_record_free(&rec);
+	vc_session_manifest_put(s, m);
+	after = live_ids(s);
+	assert_string_equal(before, after);
+	for (unsigned i = 0; i < 400; i += 7) {
+		snprintf(id, sizeof(id), "v%u", i);
+		found_after += top_is(s, i, id, false);
+	}
+	/* the rebuilt index finds (at least nearly) what the old one found */
+	assert_true(found_after + 2 >= found_before);
+	assert_true(top_is(s, 20005, "n5", false));
+	assert_int_equal(vc_session_verify(s, NULL, NULL), VC_OK);
+	free(before);
+	free(after);
+	vc_session_close(s);
+	destroy(&fx);
+}
+
+static void test_compact_flat(void **state)
+{
+	(void)state;
+	compact_keeps_live_set(VC_INDEX_FLAT);
+}
+
+static void test_compact_ivf(void **state)
+{
+	(void)state;
+	compact_keeps_live_set(VC_INDEX_IVF);
+}
+
+static void test_compact_hnsw(void **state)
+{
+	(void)state;
+	compact_keeps_live_set(VC_INDEX_HNSW);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +443,9 @@ int main(void)
 	    cmocka_unit_test(test_hnsw),
 	    cmocka_unit_test(test_second_writer_and_old_reader),
 	    cmocka_unit_test(test_rollback),
+	    cmocka_unit_test(test_compact_flat),
+	    cmocka_unit_test(test_compact_ivf),
+	    cmocka_unit_test(test_compact_hnsw),
 	    cmocka_unit_test(test_failed_commit_keeps_epoch),
 	};
 
