@@ -13,6 +13,7 @@
 #ifndef VCHUNK_SESSION_H
 #define VCHUNK_SESSION_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -237,6 +238,10 @@ typedef struct vc_create_options {
 	uint32_t nlist;         /**< IVF lists; 0: about 2 sqrt(n) (docs/ARCHITECTURE.md) */
 	uint32_t hnsw_m;        /**< HNSW links per node; 0: 16 */
 	uint32_t hnsw_ef_construction; /**< 0: 200 */
+	/** Optional: when *cancel becomes non-zero (e.g. set by a signal handler), the
+	 *  commit stops before its next object put, fails with VC_ERR_INVALID
+	 *  ("interrupted") and removes what it wrote. */
+	const volatile sig_atomic_t *cancel;
 } vc_create_options;
 
 typedef struct vc_writer vc_writer;

@@ -219,7 +219,7 @@ static int import_refuse_without_key(void)
 int vc_cmd_import(const vc_command *command, int argc, char **argv)
 {
 	import_args args = {.metric = VC_METRIC_COSINE};
-	vc_create_options options = {0};
+	vc_create_options options = {.cancel = &interrupted};
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct timespec start, end;
 	vc_input *input = NULL;

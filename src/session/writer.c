@@ -169,6 +169,7 @@ vc_err vc_writer_create(const char *uri, const vc_create_options *options, vc_wr
 	writer->nlist = options->nlist;
 	writer->hnsw_m = options->hnsw_m;
 	writer->hnsw_ef_construction = options->hnsw_ef_construction;
+	writer->cancel = options->cancel;
 	writer->spooling = options->index != VC_INDEX_FLAT;
 	writer->chunk_size = options->chunk_size ? options->chunk_size : VC_DEFAULT_CHUNK_SIZE;
 	writer->created_at = (int64_t)time(NULL);
@@ -229,6 +230,8 @@ static vc_err put_object(vc_writer *writer, const char *path, const vc_bytes *st
 {
 	vc_err err;
 
+	if (writer->cancel != NULL && *writer->cancel != 0)
+		return vc_fail(VC_ERR_INVALID, "interrupted before storing %s", path);
 	ref->path = strdup(path);
 	if (ref->path == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory storing %s", path);
@@ -470,6 +473,8 @@ static vc_err write_manifest(vc_writer *writer)
 	vc_manifest manifest;
 	vc_err err;
 
+	if (writer->cancel != NULL && *writer->cancel != 0)
+		return vc_fail(VC_ERR_INVALID, "interrupted before storing manifest.json");
 	fill_manifest(writer, &manifest);
 	err = vc_manifest_serialize(&manifest, writer->keyring, &json);
 	if (err != VC_OK)

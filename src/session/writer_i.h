@@ -22,6 +22,7 @@ struct vc_writer {
 	vc_index_type index_type; /* what the caller asked for */
 	uint32_t nlist;		  /* 0: default */
 	uint32_t hnsw_m, hnsw_ef_construction;
+	const volatile sig_atomic_t *cancel; /* vc_create_options.cancel */
 	bool spooling;	     /* rows go to the spool; chunks are laid out at commit */
 	vc_spool spool;	     /* open once the first row arrives, when spooling */
 	vc_index_info index; /* what was built, for the manifest */
