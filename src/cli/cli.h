@@ -110,6 +110,8 @@ int vc_cmd_convert(const vc_command *command, int argc, char **argv);
 int vc_cmd_add(const vc_command *command, int argc, char **argv);
 int vc_cmd_delete(const vc_command *command, int argc, char **argv);
 int vc_cmd_update(const vc_command *command, int argc, char **argv);
+int vc_cmd_compact(const vc_command *command, int argc, char **argv);
+int vc_cmd_gc(const vc_command *command, int argc, char **argv);
 
 /* ---- sessions of the original Rust system (cli_legacy.c) ---- */
 

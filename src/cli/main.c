@@ -51,6 +51,16 @@ static const vc_command commands[] = {
     {"update", "replace the metadata of a vector (one commit)",
      "vchunk update [--key FILE | --passphrase] SESSION ID METADATA_JSON",
      "The vector and its id are kept; searches return the new metadata.\n", vc_cmd_update},
+    {"compact", "rebuild a session's layout: recent vectors into the index, deleted rows dropped",
+     "vchunk compact [--key FILE | --passphrase] SESSION",
+     "One commit holding exactly the same live vectors; IVF lists are retrained. Older epochs\n"
+     "stay readable until gc.\n",
+     vc_cmd_compact},
+    {"gc", "delete objects that only old epochs (or failed commits) refer to",
+     "vchunk gc [--key FILE | --passphrase] [--grace SECONDS] SESSION",
+     "      --grace SECONDS  keep every epoch superseded less than this long ago (default\n"
+     "                       3600), so readers in the middle of one keep working\n",
+     vc_cmd_gc},
     {"inspect", "describe a session (no key needed; with a key the MAC is checked)",
      "vchunk inspect [--json] [--key FILE | --passphrase] SESSION",
      "      --json           print the summary as one JSON object\n", vc_cmd_inspect},

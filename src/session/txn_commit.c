@@ -192,6 +192,29 @@ static vc_err check_epoch(vc_txn *txn)
 	return err;
 }
 
+/* The history starts with the epoch a session had before its first change (an import writes
+ * no copy): without it gc could never collect what only that epoch referred to. */
+static vc_err record_base(vc_txn *txn)
+{
+	vc_session *session = txn->session;
+	vc_bytes json = {0};
+	uint64_t size;
+	char copy[64];
+	vc_err err;
+
+	snprintf(copy, sizeof(copy), "manifests/epoch-%llu.json",
+		 (unsigned long long)txn->base->epoch);
+	err = vc_store_head(session->store, copy, &size);
+	if (err != VC_ERR_NOT_FOUND)
+		return err == VC_OK ? VC_OK : vc_session_name_path(err, copy);
+	vc_clear_error();
+	err = vc_manifest_serialize(txn->base, session->keyring, &json);
+	if (err == VC_OK)
+		err = vc_store_put(session->store, copy, json.data, json.len);
+	vc_bytes_free(&json);
+	return err == VC_OK ? VC_OK : vc_session_name_path(err, copy);
+}
+
 vc_err vc_txn_publish(vc_txn *txn, const vc_manifest *next)
 {
 	vc_session *session = txn->session;
@@ -199,7 +222,9 @@ vc_err vc_txn_publish(vc_txn *txn, const vc_manifest *next)
 	char copy[64];
 	vc_err err;
 
-	err = vc_manifest_serialize(next, session->keyring, &json);
+	err = record_base(txn);
+	if (err == VC_OK)
+		err = vc_manifest_serialize(next, session->keyring, &json);
 	if (err != VC_OK)
 		return vc_fail_context(err, "writing manifest.json of %s", session->uri);
 	err = check_epoch(txn);

@@ -435,18 +435,92 @@ static void test_compact_hnsw(void **state)
 	compact_keeps_live_set(VC_INDEX_HNSW);
 }
 
+static int count_files(const char *dir)
+{
+	char cmd[256];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls %s | wc -l", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+static void test_gc(void **state)
+{
+	fixture fx;
+	vc_open_options opt = {.epoch_file = ""};
+	vc_session *s, *old_reader;
+	const vc_manifest *old, *m;
+	vc_txn *t;
+	uint64_t removed = 99;
+	char chunks[128], path[192];
+	float v[DIM];
+	FILE *f;
+
+	(void)state;
+	create(&fx, 200, VC_INDEX_IVF);
+	snprintf(chunks, sizeof(chunks), "%s/chunks", fx.uri);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &old_reader), VC_OK);
+	old = vc_session_manifest_get(old_reader);
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	assert_int_equal(vc_txn_delete(t, "v4"), VC_OK);
+	vec(777, v);
+	assert_int_equal(vc_txn_add(t, "x", v, DIM, NULL), VC_OK);
+	assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	assert_int_equal(vc_session_compact(s, NULL), VC_OK);
+	/* leftovers of a commit that died: recorded in its intent record */
+	snprintf(path, sizeof(path), "%s/chunks/chunk-900.cbor", fx.uri);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("partial", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/manifests/pending-4.json", fx.uri);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"epoch\":4,\"time\":1,\"objects\":[\"chunks/chunk-900.cbor\"]}", f);
+	fclose(f);
+	/* within the grace period: only the dead commit's leftover goes */
+	assert_int_equal(vc_session_gc(s, 3600, &removed), VC_OK);
+	assert_int_equal(removed, 1);
+	assert_int_equal(access(path, F_OK), -1);
+	for (size_t c = 0; c < old->chunk_count; c++) {
+		vc_cache_entry *e;
+
+		assert_int_equal(vc_session_chunk_get(old_reader, old, c, &e), VC_OK);
+		vc_session_chunk_release(old_reader, e);
+	}
+	vc_record rec;
+	assert_int_equal(vc_session_lookup(old_reader, old, "v4", &rec), VC_OK);
+	vc_record_free(&rec);
+	vc_session_manifest_put(old_reader, old);
+	vc_session_close(old_reader);
+	/* no grace: everything only epochs 1 and 2 used goes, the current epoch stays whole */
+	assert_int_equal(vc_session_gc(s, 0, &removed), VC_OK);
+	assert_true(removed > 0);
+	m = vc_session_manifest_get(s);
+	assert_int_equal(count_files(chunks), (int)m->chunk_count);
+	vc_session_manifest_put(s, m);
+	assert_int_equal(vc_session_verify(s, NULL, NULL), VC_OK);
+	assert_true(top_is(s, 777, "x", false));
+	assert_int_equal(vc_session_gc(s, 0, &removed), VC_OK);
+	assert_int_equal(removed, 0);
+	vc_session_close(s);
+	destroy(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_flat),
-	    cmocka_unit_test(test_ivf),
-	    cmocka_unit_test(test_hnsw),
-	    cmocka_unit_test(test_second_writer_and_old_reader),
-	    cmocka_unit_test(test_rollback),
-	    cmocka_unit_test(test_compact_flat),
-	    cmocka_unit_test(test_compact_ivf),
-	    cmocka_unit_test(test_compact_hnsw),
-	    cmocka_unit_test(test_failed_commit_keeps_epoch),
+	    cmocka_unit_test(test_flat),	cmocka_unit_test(test_ivf),
+	    cmocka_unit_test(test_hnsw),	cmocka_unit_test(test_second_writer_and_old_reader),
+	    cmocka_unit_test(test_rollback),	cmocka_unit_test(test_compact_flat),
+	    cmocka_unit_test(test_compact_ivf), cmocka_unit_test(test_compact_hnsw),
+	    cmocka_unit_test(test_gc),		cmocka_unit_test(test_failed_commit_keeps_epoch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
