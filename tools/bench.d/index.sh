@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Index benchmark (tools/bench index [--quick] [--index LIST] [--keep]): recall@10 and latency of
-# vchunk search on real data (Fashion-MNIST 784-d and 384-d; full mode adds 1M x 384 synthetic)
-# against hnswlib and faiss, cold open + first query, peak RSS and import time, for each index
-# kind of `vchunk import --index`; rewrites the "Index" section of docs/BENCHMARKS.md with the
-# machine, the commands and the tables.
+# Index benchmark: recall@10 and latency of vchunk search on real data (Fashion-MNIST 784-d and
+# 384-d; full mode adds 1M x 384 synthetic) against hnswlib and faiss, cold open + first query,
+# peak RSS and import time, for each index kind of `vchunk import --index`; rewrites the "Index"
+# section of docs/BENCHMARKS.md with the machine, the commands and the tables.
+#   tools/bench.d/index.sh [--quick] [--index KIND[,KIND...]] [--keep]
+#   tools/bench index      (full mode; VCHUNK_BENCH_QUICK=1 for --quick)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -14,7 +15,9 @@ HELPERS=$ROOT/tools/bench.d/index
 DOC=$ROOT/docs/BENCHMARKS.md
 PY=/usr/bin/python3 # Debian's python: numpy, hnswlib and faiss come from Debian packages
 
+INVOCATION="tools/bench.d/index.sh${*:+ $*}"
 MODE=full
+[ "${VCHUNK_BENCH_QUICK:-0}" = 0 ] || MODE=quick
 INDEXES= # empty: auto, plus hnsw when offered (not at 1M: see kinds_for)
 INDEXES_GIVEN=no
 KEEP=no
@@ -205,6 +208,7 @@ done
 
 {
 	printf 'mode\t%s\n' "$MODE"
+	printf 'invocation\t%s\n' "$INVOCATION"
 	printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
 	printf 'cpu\t%s\n' "$(lscpu | sed -n 's/^Model name:\s*//p' | head -1)"
 	printf 'cpus\t%s\n' "$(nproc)"

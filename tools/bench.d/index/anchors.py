@@ -233,7 +233,9 @@ def main():
         for system, params, meta in (
                 ("hnswlib", f"M={HNSW_M}, ef_construction={HNSW_EF_CONSTRUCTION}", hnsw_meta),
                 ("faiss-ivf", f"IndexIVFFlat nlist={nlist}, k-means {KMEANS_ITERATIONS} "
-                              f"iterations on <= {KMEANS_POINTS_PER_LIST} points/list", ivf_meta)):
+                              f"iterations on <= {KMEANS_POINTS_PER_LIST} points/list; faiss "
+                              f"{faiss.__version__} built {faiss.get_compile_options().strip()}",
+                 ivf_meta)):
             f.write(f"{system}\t{params}\t{meta['build_s']:.1f}\t{meta.get('threads', '?')}\t"
                     f"{meta['built_at']}\t{'yes' if meta['cached'] else 'no'}\t"
                     f"{meta['overhead_ms']:.4f}\n")

@@ -252,7 +252,8 @@ def dataset_section(results, name, run):
               "overhead).", ""]
     lines += equal_recall_table(rows, [system for system, _, _ in per_kind], overhead)
     for system, figures, cold in per_kind:
-        lines += ["", f"#### Targets for {system} (DESIGN §9, {scale} column)", ""]
+        applied = "" if n in (100_000, 1_000_000) else f", applied to {n:,} vectors"
+        lines += ["", f"#### Targets for {system} (DESIGN §9, {scale} column{applied})", ""]
         lines += target_rows(rows, system, figures, cold, scale, overhead)
     lines += ["", "#### Anchor builds", ""] + build_table(builds) + [""]
     return lines
@@ -268,7 +269,7 @@ def header(run, results):
     page = read_pairs(os.path.join(results, first, kind, "figures.tsv"))
     return [
         "## Index", "",
-        f"Measured {run['date']} by `tools/bench index{' --quick' if quick else ''}` "
+        f"Measured {run['date']} by `{run.get('invocation', 'tools/bench.d/index.sh')}` "
         f"(tools/bench.d/index.sh, tools/bench_index.c, tools/bench.d/index/data.py, anchors.py, "
         f"report.py) at commit {run['commit']}, release build (`build-bench`, "
         "`-Dbuildtype=release`)." + (" Quick mode: Fashion-MNIST only, shorter sweeps; the full "
