@@ -17,7 +17,10 @@ PY=/usr/bin/python3 # Debian's python: numpy, hnswlib and faiss come from Debian
 
 INVOCATION="tools/bench.d/index.sh${*:+ $*}"
 MODE=full
-[ "${VCHUNK_BENCH_QUICK:-0}" = 0 ] || MODE=quick
+if [ "${VCHUNK_BENCH_QUICK:-0}" != 0 ]; then
+	MODE=quick
+	INVOCATION="VCHUNK_BENCH_QUICK=1 $INVOCATION"
+fi
 INDEXES= # empty: auto, plus hnsw when offered (not at 1M: see kinds_for)
 INDEXES_GIVEN=no
 KEEP=no
