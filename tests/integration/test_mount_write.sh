@@ -317,6 +317,30 @@ jq -r .error "$M/ctl" | grep -q "ingest:2" || fail "ctl does not name line 2: $(
 exported_ids | grep -qx dup-0 && fail "the line before the duplicate was applied"
 verify "at the end"
 
+step "deleting an id that is not there fails the commit; the ids before it stay"
+# cat, not the shell's printf: a shell ignores the result of closing a builtin's redirection
+printf 'new-4\nno-such-id\n' >"$WORK/del.txt"
+err=$(cat "$WORK/del.txt" 2>&1 >"$M/delete") && fail "deleting a missing id succeeded"
+grep -q "No such file or directory" <<<"$err" || fail "not ENOENT: $err"
+jq -r .error "$M/ctl" | grep -q "delete:2" || fail "ctl does not name line 2: $(jq -r .error "$M/ctl")"
+exported_ids | grep -qx new-4 || fail "new-4 was deleted although its batch failed"
+
+step "four processes write at once: every line committed, commits serialised"
+commits=$(stat_json "$M" .writes.commits)
+pids=()
+for p in 0 1 2 3; do
+	lines "par$p" 0 49 $((1000 + 1000 * p)) >"$WORK/par$p.jsonl"
+	cat "$WORK/par$p.jsonl" >"$M/ingest" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || fail "a concurrent writer's close failed: $(cat "$M/ctl")"; done
+exported_ids >"$WORK/ids"
+[ "$(grep -c '^par[0-3]-' "$WORK/ids")" = 200 ] || fail "not all 200 concurrent lines committed"
+made=$(($(stat_json "$M" .writes.commits) - commits))
+[ "$made" -ge 1 ] && [ "$made" -le 4 ] || fail "$made commits for four writers"
+[ "$(epoch)" = "$(jq -r .epoch "$S/manifest.json")" ] || fail "the mount is not at the stored epoch"
+verify "after concurrent writers"
+
 fusermount3 -u "$M"
 wait_exit "$DAEMON_PID" 20
 assert_clean_unmount "$M"
