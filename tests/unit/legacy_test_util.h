@@ -19,6 +19,7 @@
 #include "legacy/blake3.h"
 #include "legacy/legacy.h"
 #include "legacy/legacy_cbor.h"
+#include "test_util.h"
 #include "vchunk/store.h"
 
 /* ---- helpers ---- */
@@ -27,16 +28,6 @@ static inline void hex_of(const uint8_t *bytes, size_t n, char *out)
 {
 	for (size_t i = 0; i < n; i++)
 		sprintf(out + 2 * i, "%02x", bytes[i]);
-}
-
-/* splitmix64 over a caller-held state */
-static inline uint64_t rng_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
 }
 
 /* The fixtures are required: a missing directory is a failure, never a skip. */

@@ -10,25 +10,18 @@
 #include <cmocka.h>
 
 #include "search/distance.h"
+#include "test_util.h"
 
 #define MAX_DIM 1100
 #define MAX_ROWS 13
 
 static uint64_t rng_state;
 
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* Uniform in [-2, 2): signs mix so dot products really cancel. */
 static float rng_float(void)
 {
-	return (float)((double)(rng_next() >> 11) / 9007199254740992.0 * 4.0 - 2.0);
+	return (float)((double)(vc_test_splitmix64(&rng_state) >> 11) / 9007199254740992.0 * 4.0 -
+		       2.0);
 }
 
 static void fill(float *v, size_t n)

@@ -12,6 +12,7 @@
 
 #include "index/hnsw.h"
 #include "search/distance.h"
+#include "test_util.h"
 
 #define DIM 32
 #define N 5000
@@ -19,25 +20,14 @@
 #define QUERIES 200
 #define K 10
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
+static double rng_unit(uint64_t *state)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return (double)((vc_test_splitmix64(state) >> 11) + 1) * 0x1.0p-53;
 }
 
-static double rng_unit(void)
+static float rng_gauss(uint64_t *state)
 {
-	return (double)((rng_next() >> 11) + 1) * 0x1.0p-53;
-}
-
-static float rng_gauss(void)
-{
-	return (float)(sqrt(-2.0 * log(rng_unit())) * cos(2.0 * M_PI * rng_unit()));
+	return (float)(sqrt(-2.0 * log(rng_unit(state))) * cos(2.0 * M_PI * rng_unit(state)));
 }
 
 /*
@@ -46,38 +36,13 @@ static float rng_gauss(void)
  */
 static float *make_clustered(size_t n, uint64_t seed)
 {
-	float *centres = malloc(CLUSTERS * DIM * sizeof(float));
-	float *v = malloc(n * DIM * sizeof(float));
-
-	rng_state = seed;
-	for (size_t i = 0; i < CLUSTERS * DIM; i++)
-		centres[i] = rng_gauss();
-	for (size_t i = 0; i < n; i++) {
-		const float *c = centres + (rng_next() % CLUSTERS) * DIM;
-
-		for (size_t d = 0; d < DIM; d++)
-			v[i * DIM + d] = c[d] + 0.35f * rng_gauss();
-	}
-	free(centres);
-	return v;
+	return vc_test_make_clustered(seed, n, DIM, CLUSTERS, 0.35f, rng_gauss);
 }
 
 /* Exact score as the index defines it (cosine on normalised copies). */
 static float true_score(vc_metric metric, const float *a, const float *b)
 {
-	double dot = 0, na = 0, nb = 0, l2 = 0;
-
-	for (size_t d = 0; d < DIM; d++) {
-		dot += (double)a[d] * b[d];
-		na += (double)a[d] * a[d];
-		nb += (double)b[d] * b[d];
-		l2 += ((double)a[d] - b[d]) * ((double)a[d] - b[d]);
-	}
-	if (metric == VC_METRIC_L2)
-		return (float)-l2;
-	if (metric == VC_METRIC_COSINE)
-		return (float)(dot / sqrt(na * nb));
-	return (float)dot;
+	return (float)vc_test_exact_score(metric, a, b, DIM);
 }
 
 typedef bool (*keep_fn)(uint32_t id);
@@ -400,6 +365,7 @@ static void test_corrupt_input_rejected(void **state)
 	vc_hnsw *h = build(VC_METRIC_L2, base, 300);
 	vc_bytes b = {0};
 	uint8_t *copy;
+	uint64_t rng_state = 99;
 	size_t links0;
 	vc_hnsw *g;
 
@@ -445,12 +411,11 @@ static void test_corrupt_input_rejected(void **state)
 		assert_null(g);
 	}
 	/* random single-byte flips anywhere: reject or load something safe */
-	rng_state = 99;
 	for (int i = 0; i < 400; i++) {
-		size_t off = rng_next() % b.len;
+		size_t off = vc_test_splitmix64(&rng_state) % b.len;
 
 		memcpy(copy, b.data, b.len);
-		copy[off] ^= (uint8_t)(1u << (rng_next() % 8));
+		copy[off] ^= (uint8_t)(1u << (vc_test_splitmix64(&rng_state) % 8));
 		load_or_reject(copy, b.len, base);
 	}
 	free(copy);

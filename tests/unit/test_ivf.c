@@ -11,6 +11,7 @@
 
 #include "index/ivf.h"
 #include "search/distance.h"
+#include "test_util.h"
 
 #define DIM 32
 #define N 4000
@@ -18,59 +19,16 @@
 #define CLUSTERS 20
 #define K 10
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static float rng_gauss(void)
-{
-	double u = (double)((rng_next() >> 11) + 1) * 0x1.0p-53;
-	double v = (double)(rng_next() >> 11) * 0x1.0p-53;
-
-	return (float)(sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v));
-}
-
+/* Gaussian clusters with sd 0.3 around CLUSTERS centres, reproducible from @p seed. */
 static float *make_clustered(size_t n, uint64_t seed)
 {
-	float *centres = malloc(CLUSTERS * DIM * sizeof(float));
-	float *v = malloc(n * DIM * sizeof(float));
-
-	rng_state = seed;
-	for (size_t i = 0; i < CLUSTERS * DIM; i++)
-		centres[i] = rng_gauss();
-	for (size_t i = 0; i < n; i++) {
-		const float *c = centres + (rng_next() % CLUSTERS) * DIM;
-
-		for (size_t d = 0; d < DIM; d++)
-			v[i * DIM + d] = c[d] + 0.3f * rng_gauss();
-	}
-	free(centres);
-	return v;
+	return vc_test_make_clustered(seed, n, DIM, CLUSTERS, 0.3f, vc_test_gauss);
 }
 
 /* The score a search ranks by (cosine computed on the raw vectors). */
 static double exact_score(vc_metric metric, const float *a, const float *b)
 {
-	double dot = 0, na = 0, nb = 0, l2 = 0;
-
-	for (size_t d = 0; d < DIM; d++) {
-		dot += (double)a[d] * b[d];
-		na += (double)a[d] * a[d];
-		nb += (double)b[d] * b[d];
-		l2 += ((double)a[d] - b[d]) * ((double)a[d] - b[d]);
-	}
-	if (metric == VC_METRIC_L2)
-		return -l2;
-	if (metric == VC_METRIC_COSINE)
-		return dot / sqrt(na * nb);
-	return dot;
+	return vc_test_exact_score(metric, a, b, DIM);
 }
 
 /* Scan the inverted lists (vector i lives in list of[i]) that the probe names. */

@@ -2,7 +2,6 @@
  * laziness (a cold query reads only its lists' frames), tampered frames, filters that still
  * return k, id lookup and the cache budget. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +18,7 @@
 #include "format/manifest_codec.h"
 #include "index/ivf_dir.h"
 #include "session/session_i.h"
+#include "test_util.h"
 #include "vchunk/vchunk.h"
 
 #define DIM 16
@@ -38,23 +38,6 @@ typedef struct fixture {
 	float queries[QUERIES][DIM];
 } fixture;
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* xorshift: reproducible values spread over [-1, 1). */
-static float next_value(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return (float)((double)(*s >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
-}
-
 /* Clustered data: CLUSTERS random centres, points spread around them; queries likewise. */
 static void make_data(fixture *fx)
 {
@@ -63,14 +46,15 @@ static void make_data(fixture *fx)
 
 	for (int c = 0; c < CLUSTERS; c++)
 		for (int d = 0; d < DIM; d++)
-			centres[c][d] = 4.0f * next_value(&seed);
+			centres[c][d] = 4.0f * vc_test_xorshift_value(&seed);
 	for (int i = 0; i < COUNT; i++)
 		for (int d = 0; d < DIM; d++)
-			fx->vectors[i][d] = centres[i % CLUSTERS][d] + 2.0f * next_value(&seed);
+			fx->vectors[i][d] =
+			    centres[i % CLUSTERS][d] + 2.0f * vc_test_xorshift_value(&seed);
 	for (int q = 0; q < QUERIES; q++)
 		for (int d = 0; d < DIM; d++)
 			fx->queries[q][d] =
-			    centres[(q * 7) % CLUSTERS][d] + 2.0f * next_value(&seed);
+			    centres[(q * 7) % CLUSTERS][d] + 2.0f * vc_test_xorshift_value(&seed);
 }
 
 static void create_indexed(fixture *fx, vc_metric metric, vc_index_type index)
@@ -83,7 +67,7 @@ static void create_indexed(fixture *fx, vc_metric metric, vc_index_type index)
 	vc_writer *writer = NULL;
 	char id[16];
 
-	nftw(fx->uri, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	vc_test_remove_tree(fx->uri);
 	assert_int_equal(vc_writer_create(fx->uri, &create, &writer), VC_OK);
 	for (int i = 0; i < COUNT; i++) {
 		json_t *meta = json_pack("{s:i, s:i}", "i", i, "tag", i % TAGS);
@@ -113,12 +97,7 @@ static int setup(void **state)
 {
 	fixture *fx = calloc(1, sizeof(*fx));
 
-	strcpy(fx->dir, "/tmp/vchunk-ivfs-XXXXXX");
-	if (mkdtemp(fx->dir) == NULL)
-		return -1;
-	snprintf(fx->uri, sizeof(fx->uri), "%s/s", fx->dir);
-	snprintf(fx->key, sizeof(fx->key), "%s/key", fx->dir);
-	if (vc_key_generate_file(fx->key) != VC_OK)
+	if (vc_test_session_dir("/tmp/vchunk-ivfs-XXXXXX", "s", fx->dir, fx->uri, fx->key) != 0)
 		return -1;
 	make_data(fx);
 	*state = fx;
@@ -129,25 +108,9 @@ static int teardown(void **state)
 {
 	fixture *fx = *state;
 
-	nftw(fx->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	vc_test_remove_tree(fx->dir);
 	free(fx);
 	return 0;
-}
-
-/* Larger is better, in double precision, for the brute force. */
-static double true_score(const float *a, const float *b, vc_metric metric)
-{
-	double dot = 0, aa = 0, bb = 0, l2 = 0;
-
-	for (int d = 0; d < DIM; d++) {
-		dot += (double)a[d] * b[d];
-		aa += (double)a[d] * a[d];
-		bb += (double)b[d] * b[d];
-		l2 += ((double)a[d] - b[d]) * ((double)a[d] - b[d]);
-	}
-	if (metric == VC_METRIC_COSINE)
-		return dot / sqrt(aa * bb);
-	return metric == VC_METRIC_DOT ? dot : -l2;
 }
 
 /* The ids of the exact top K of @p query (optionally only rows with tag @p tag), brute force. */
@@ -161,7 +124,8 @@ static void brute_force(const fixture *fx, const float *query, vc_metric metric,
 		out[j] = -1;
 	}
 	for (int i = 0; i < COUNT; i++) {
-		double s = true_score(query, fx->vectors[i], metric);
+		/* larger is better, in double precision */
+		double s = vc_test_exact_score(metric, query, fx->vectors[i], DIM);
 		int j = K - 1;
 
 		if ((tag >= 0 && i % TAGS != tag) || s <= best[K - 1])
@@ -459,8 +423,8 @@ static void test_large_lists_are_split(void **state)
 
 	for (int i = 0; i < COUNT; i += 2)
 		for (int d = 0; d < DIM; d++)
-			fx->vectors[i][d] = 10.0f + 0.5f * next_value(&seed);
-	nftw(fx->uri, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+			fx->vectors[i][d] = 10.0f + 0.5f * vc_test_xorshift_value(&seed);
+	vc_test_remove_tree(fx->uri);
 	assert_int_equal(vc_writer_create(fx->uri, &create, &writer), VC_OK);
 	for (int i = 0; i < COUNT; i++) {
 		snprintf(id, sizeof(id), "v%d", i);

@@ -11,6 +11,7 @@
 
 #include "format/envelope.h"
 #include "format/keyring.h"
+#include "test_util.h"
 #include "util/error_i.h"
 
 static void fill(uint8_t *buf, size_t len, uint8_t seed)
@@ -71,15 +72,6 @@ static void test_documented_vector(void **state)
 	vc_keyring_free(k);
 }
 
-static void write_file(const char *path, const uint8_t *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void test_key_file(void **state)
 {
 	char path[] = "/tmp/vchunk-keyXXXXXX";
@@ -92,7 +84,7 @@ static void test_key_file(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	fill(master, sizeof(master), 9);
-	write_file(path, master, VC_KEY_BYTES);
+	vc_test_write_file(path, master, VC_KEY_BYTES);
 	assert_int_equal(vc_keyring_from_file(path, &from_file), VC_OK);
 	assert_int_equal(vc_keyring_from_master(master, &direct), VC_OK);
 	assert_memory_equal(from_file->key_id, direct->key_id, VC_KEY_ID_BYTES);
@@ -100,12 +92,12 @@ static void test_key_file(void **state)
 	vc_keyring_free(from_file);
 	vc_keyring_free(direct);
 
-	write_file(path, master, 31);
+	vc_test_write_file(path, master, 31);
 	assert_int_equal(vc_keyring_from_file(path, &from_file), VC_ERR_INVALID);
 	assert_null(from_file);
 	assert_non_null(strstr(vc_last_error(), "is 31 bytes, expected 32"));
 	assert_non_null(strstr(vc_last_error(), path));
-	write_file(path, master, 40);
+	vc_test_write_file(path, master, 40);
 	assert_int_equal(vc_keyring_from_file(path, &from_file), VC_ERR_INVALID);
 	assert_non_null(strstr(vc_last_error(), "is 40 bytes, expected 32"));
 	unlink(path);

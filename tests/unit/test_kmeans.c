@@ -10,29 +10,13 @@
 #include <cmocka.h>
 
 #include "index/kmeans.h"
+#include "test_util.h"
 
 #define DIM 16
 #define TRUE_K 12
 #define PER 150
 
 static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static float rng_gauss(void)
-{
-	double u = (double)((rng_next() >> 11) + 1) * 0x1.0p-53;
-	double v = (double)(rng_next() >> 11) * 0x1.0p-53;
-
-	return (float)(sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v));
-}
 
 /*
  * Well-separated clusters: centre c is +10 on axis c, so clusters differ
@@ -46,12 +30,13 @@ static float *make_separated(size_t n, uint64_t seed, uint32_t *labels, bool sca
 
 	rng_state = seed;
 	for (size_t i = 0; i < n; i++) {
-		uint32_t c = (uint32_t)(rng_next() % TRUE_K);
-		float s = scale ? 0.5f + (float)(rng_next() % 1000) / 250.0f : 1.0f;
+		uint32_t c = (uint32_t)(vc_test_splitmix64(&rng_state) % TRUE_K);
+		float s =
+		    scale ? 0.5f + (float)(vc_test_splitmix64(&rng_state) % 1000) / 250.0f : 1.0f;
 
 		labels[i] = c;
 		for (size_t d = 0; d < DIM; d++)
-			v[i * DIM + d] = 0.5f * rng_gauss();
+			v[i * DIM + d] = 0.5f * vc_test_gauss(&rng_state);
 		v[i * DIM + c] += 10.0f;
 		for (size_t d = 0; d < DIM; d++)
 			v[i * DIM + d] *= s;
@@ -214,7 +199,7 @@ static void check_fixed_point(vc_metric metric)
 
 	/* blur the clusters so many points sit near boundaries */
 	for (size_t i = 0; i < n * DIM; i++)
-		v[i] += 2.0f * rng_gauss();
+		v[i] += 2.0f * vc_test_gauss(&rng_state);
 	vc_kmeans_params_default(&p);
 	p.max_iterations = 300;
 	p.min_change = 0.0;

@@ -59,10 +59,10 @@ static void damage_file(const char *session, const char *rel, size_t truncations
 				 cut, vc_last_error());
 	}
 	for (size_t f = 0; f < flips; f++) {
-		size_t pos = (size_t)(rng_next(&rng_state) % orig.len);
+		size_t pos = (size_t)(vc_test_splitmix64(&rng_state) % orig.len);
 
 		memcpy(copy, orig.data, orig.len);
-		copy[pos] ^= (uint8_t)(1u << (rng_next(&rng_state) % 8));
+		copy[pos] ^= (uint8_t)(1u << (vc_test_splitmix64(&rng_state) % 8));
 		write_file(path, copy, orig.len);
 		lg = NULL;
 		err = open_dir(session, &lg);

@@ -1,6 +1,5 @@
 /* Tests for exact search: results equal a brute force computed here for every metric, with k past
  * the total, thresholds, filters, and a cache far smaller than the session. */
-#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "vchunk/vchunk.h"
 
 #define DIM 16
@@ -32,23 +32,6 @@ typedef struct truth {
 	int index;
 } truth;
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* xorshift: reproducible values spread over [-1, 1). */
-static float next_value(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return (float)((double)(*s >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
-}
-
 static void create_session(fixture *fx, vc_metric metric)
 {
 	vc_create_options create = {
@@ -62,7 +45,7 @@ static void create_session(fixture *fx, vc_metric metric)
 		json_t *meta = json_pack("{s:i, s:b}", "i", i, "even", i % 2 == 0);
 
 		for (int d = 0; d < DIM; d++)
-			fx->vectors[i][d] = next_value(&seed);
+			fx->vectors[i][d] = vc_test_xorshift_value(&seed);
 		snprintf(id, sizeof(id), "v%d", i);
 		assert_int_equal(vc_writer_add(writer, id, fx->vectors[i], DIM, meta), VC_OK);
 		json_decref(meta);
@@ -74,12 +57,7 @@ static int setup(void **state)
 {
 	fixture *fx = calloc(1, sizeof(*fx));
 
-	strcpy(fx->dir, "/tmp/vchunk-flat-XXXXXX");
-	if (mkdtemp(fx->dir) == NULL)
-		return -1;
-	snprintf(fx->uri, sizeof(fx->uri), "%s/s", fx->dir);
-	snprintf(fx->key, sizeof(fx->key), "%s/key", fx->dir);
-	if (vc_key_generate_file(fx->key) != VC_OK)
+	if (vc_test_session_dir("/tmp/vchunk-flat-XXXXXX", "s", fx->dir, fx->uri, fx->key) != 0)
 		return -1;
 	*state = fx;
 	return 0;
@@ -89,7 +67,7 @@ static int teardown(void **state)
 {
 	fixture *fx = *state;
 
-	nftw(fx->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	vc_test_remove_tree(fx->dir);
 	free(fx);
 	return 0;
 }
@@ -176,7 +154,7 @@ static void check_results(const fixture *fx, vc_metric metric, const vc_query *q
 static void make_query(uint64_t seed, float *query)
 {
 	for (int d = 0; d < DIM; d++)
-		query[d] = next_value(&seed);
+		query[d] = vc_test_xorshift_value(&seed);
 }
 
 /* Scanning with several threads gives exactly the single-threaded answer. */

@@ -1,6 +1,5 @@
 /* Tests for opening and reading sessions: keys, tampering of every kind caught and named,
  * verify reporting exactly the damaged objects, refresh and rollback, passphrases. */
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <setjmp.h>
@@ -17,6 +16,7 @@
 #include "format/chunk_codec.h"
 #include "format/keyring.h"
 #include "format/manifest_codec.h"
+#include "test_util.h"
 #include "vchunk/vchunk.h"
 
 #define DIM 6
@@ -29,14 +29,6 @@ typedef struct fixture {
 	char key[128];
 	vc_open_options open;
 } fixture;
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void make_vector(uint32_t i, float *out)
 {
@@ -67,12 +59,7 @@ static int setup(void **state)
 	fixture *fx = calloc(1, sizeof(*fx));
 	vc_create_options create = {.chunk_size = CHUNK_SIZE, .metric = VC_METRIC_COSINE};
 
-	strcpy(fx->dir, "/tmp/vchunk-session-XXXXXX");
-	if (mkdtemp(fx->dir) == NULL)
-		return -1;
-	snprintf(fx->uri, sizeof(fx->uri), "%s/s", fx->dir);
-	snprintf(fx->key, sizeof(fx->key), "%s/key", fx->dir);
-	if (vc_key_generate_file(fx->key) != VC_OK)
+	if (vc_test_session_dir("/tmp/vchunk-session-XXXXXX", "s", fx->dir, fx->uri, fx->key) != 0)
 		return -1;
 	create.key_file = fx->key;
 	write_session(fx->uri, &create);
@@ -85,36 +72,9 @@ static int teardown(void **state)
 {
 	fixture *fx = *state;
 
-	nftw(fx->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	vc_test_remove_tree(fx->dir);
 	free(fx);
 	return 0;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *data;
-	long size;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	data = malloc((size_t)size + 1);
-	assert_int_equal(fread(data, 1, (size_t)size, f), (size_t)size);
-	data[size] = '\0';
-	fclose(f);
-	*len = (size_t)size;
-	return data;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
 }
 
 static void object_path(const fixture *fx, const char *name, char *buf, size_t size)
@@ -204,13 +164,13 @@ static void test_tampered_manifest(void **state)
 	size_t len;
 
 	object_path(fx, "manifest.json", path, sizeof(path));
-	json = read_file(path, &len);
+	json = vc_test_read_file(path, &len);
 	/* Change one digit of a number the parser accepts either way. */
 	field = strstr(json, "\"created_at\"");
 	assert_non_null(field);
 	digit = field + strcspn(field, "0123456789");
 	*digit = *digit == '1' ? '2' : '1';
-	write_file(path, json, len);
+	vc_test_write_file(path, json, len);
 	free(json);
 	assert_int_equal(vc_session_open(fx->uri, &fx->open, &session), VC_ERR_AUTH);
 	assert_non_null(strstr(vc_last_error(), "manifest.json"));
@@ -226,9 +186,9 @@ static void test_flipped_bit(void **state)
 	size_t len;
 
 	object_path(fx, "chunks/chunk-1.cbor", path, sizeof(path));
-	data = read_file(path, &len);
+	data = vc_test_read_file(path, &len);
 	data[len / 2] ^= 0x10;
-	write_file(path, data, len);
+	vc_test_write_file(path, data, len);
 	free(data);
 	assert_int_equal(read_chunk(session, 1), VC_ERR_AUTH);
 	assert_non_null(strstr(vc_last_error(), "chunks/chunk-1.cbor"));
@@ -266,8 +226,8 @@ static void test_chunk_from_other_session(void **state)
 	write_session(other, &create);
 	snprintf(from, sizeof(from), "%s/chunks/chunk-0.cbor", other);
 	object_path(fx, "chunks/chunk-0.cbor", to, sizeof(to));
-	data = read_file(from, &len);
-	write_file(to, data, len);
+	data = vc_test_read_file(from, &len);
+	vc_test_write_file(to, data, len);
 	free(data);
 	session = open_ok(fx);
 	assert_int_equal(read_chunk(session, 0), VC_ERR_AUTH);
@@ -341,9 +301,9 @@ static void test_verify(void **state)
 	assert_int_equal(clean.count, 0);
 
 	object_path(fx, "chunks/chunk-0.cbor", path, sizeof(path));
-	data = read_file(path, &len);
+	data = vc_test_read_file(path, &len);
 	data[len - 1] ^= 0x01;
-	write_file(path, data, len);
+	vc_test_write_file(path, data, len);
 	free(data);
 	object_path(fx, "metadata.cbor", path, sizeof(path));
 	assert_int_equal(unlink(path), 0);
@@ -370,7 +330,7 @@ static void rewrite_epoch(fixture *fx, const char *json, size_t len, uint64_t ep
 	assert_int_equal(vc_keyring_from_file(fx->key, &keyring), VC_OK);
 	assert_int_equal(vc_manifest_serialize(manifest, keyring, &out), VC_OK);
 	object_path(fx, "manifest.json", path, sizeof(path));
-	write_file(path, out.data, out.len);
+	vc_test_write_file(path, out.data, out.len);
 	vc_bytes_free(&out);
 	vc_keyring_free(keyring);
 	vc_manifest_free(manifest);
@@ -387,7 +347,7 @@ static void test_refresh_and_rollback(void **state)
 	size_t len;
 
 	object_path(fx, "manifest.json", path, sizeof(path));
-	json = read_file(path, &len);
+	json = vc_test_read_file(path, &len);
 	old = vc_session_manifest_get(session);
 	assert_int_equal(old->epoch, 1);
 
@@ -406,7 +366,7 @@ static void test_refresh_and_rollback(void **state)
 	assert_int_equal(read_chunk(session, 2), VC_OK);
 
 	/* Storage serving the older manifest again is a rollback. */
-	write_file(path, json, len);
+	vc_test_write_file(path, json, len);
 	assert_int_equal(vc_session_refresh(session, &changed), VC_ERR_AUTH);
 	assert_false(changed);
 	assert_non_null(strstr(vc_last_error(), "rollback"));
@@ -493,9 +453,9 @@ static void test_plaintext_tamper_is_corrupt(void **state)
 	snprintf(uri, sizeof(uri), "%s/plain", fx->dir);
 	write_session(uri, &create);
 	snprintf(path, sizeof(path), "%s/chunks/chunk-0.cbor", uri);
-	data = read_file(path, &len);
+	data = vc_test_read_file(path, &len);
 	data[len / 2] ^= 0x04;
-	write_file(path, data, len);
+	vc_test_write_file(path, data, len);
 	free(data);
 	assert_int_equal(vc_session_open(uri, NULL, &session), VC_OK);
 	assert_int_equal(read_chunk(session, 0), VC_ERR_CORRUPT);
@@ -594,7 +554,7 @@ static void test_refresh_under_readers(void **state)
 	size_t len;
 
 	object_path(fx, "manifest.json", path, sizeof(path));
-	json = read_file(path, &len);
+	json = vc_test_read_file(path, &len);
 	for (int i = 0; i < 3; i++) {
 		readers[i] = (epoch_reader){.session = session, .stop = &stop};
 		assert_int_equal(pthread_create(&threads[i], NULL, epoch_reader_run, &readers[i]),

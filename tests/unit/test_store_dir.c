@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "vchunk/store.h"
 
 typedef struct fixture {
@@ -58,13 +59,6 @@ static void put_text(vc_store *store, const char *path, const char *text)
 	assert_int_equal(vc_store_put(store, path, text, strlen(text)), VC_OK);
 }
 
-static void assert_bytes(const vc_bytes *b, const char *expected, size_t len)
-{
-	assert_int_equal(b->len, len);
-	if (len > 0)
-		assert_memory_equal(b->data, expected, len);
-}
-
 static void test_round_trip(void **state)
 {
 	fixture *f = *state;
@@ -78,7 +72,7 @@ static void test_round_trip(void **state)
 	put_text(f->store, "manifest.json", "{\"version\":4}");
 	assert_int_equal(vc_store_health(f->store), VC_OK);
 	assert_int_equal(vc_store_get(f->store, "manifest.json", &out), VC_OK);
-	assert_bytes(&out, "{\"version\":4}", 13);
+	vc_test_assert_bytes(&out, "{\"version\":4}", 13);
 	vc_bytes_free(&out);
 	assert_int_equal(vc_store_head(f->store, "manifest.json", &size), VC_OK);
 	assert_int_equal(size, 13);
@@ -86,7 +80,7 @@ static void test_round_trip(void **state)
 	/* Overwrite with a shorter object: no stale tail survives. */
 	put_text(f->store, "manifest.json", "{}");
 	assert_int_equal(vc_store_get(f->store, "manifest.json", &out), VC_OK);
-	assert_bytes(&out, "{}", 2);
+	vc_test_assert_bytes(&out, "{}", 2);
 	vc_bytes_free(&out);
 
 	/* An empty object is an object. */
@@ -112,15 +106,15 @@ static void test_ranges(void **state)
 
 	put_text(f->store, "chunks/chunk-0.cbor", "0123456789");
 	assert_int_equal(vc_store_get_range(f->store, "chunks/chunk-0.cbor", 2, 3, &out), VC_OK);
-	assert_bytes(&out, "234", 3);
+	vc_test_assert_bytes(&out, "234", 3);
 	vc_bytes_free(&out);
 	assert_int_equal(
 	    vc_store_get_range(f->store, "chunks/chunk-0.cbor", 7, VC_STORE_TO_END, &out), VC_OK);
-	assert_bytes(&out, "789", 3);
+	vc_test_assert_bytes(&out, "789", 3);
 	vc_bytes_free(&out);
 	/* Partly past the end: what exists. */
 	assert_int_equal(vc_store_get_range(f->store, "chunks/chunk-0.cbor", 8, 100, &out), VC_OK);
-	assert_bytes(&out, "89", 2);
+	vc_test_assert_bytes(&out, "89", 2);
 	vc_bytes_free(&out);
 	/* Wholly past the end: nothing, no error. */
 	assert_int_equal(vc_store_get_range(f->store, "chunks/chunk-0.cbor", 10, 5, &out), VC_OK);
@@ -170,7 +164,7 @@ static void test_nested_dirs_and_modes(void **state)
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0755);
 	assert_int_equal(vc_store_get(f->store, "index/ivf/lists/list-17.cbor", &out), VC_OK);
-	assert_bytes(&out, "list", 4);
+	vc_test_assert_bytes(&out, "list", 4);
 	vc_bytes_free(&out);
 }
 
@@ -278,10 +272,10 @@ static void test_get_many_fallback(void **state)
 	assert_int_equal(errors[1], VC_OK);
 	assert_int_equal(errors[2], VC_ERR_NOT_FOUND);
 	assert_int_equal(errors[3], VC_OK);
-	assert_bytes(&outs[0], "zero", 4);
-	assert_bytes(&outs[1], "one", 3);
+	vc_test_assert_bytes(&outs[0], "zero", 4);
+	vc_test_assert_bytes(&outs[1], "one", 3);
 	assert_int_equal(outs[2].len, 0);
-	assert_bytes(&outs[3], "three", 5);
+	vc_test_assert_bytes(&outs[3], "three", 5);
 	for (int i = 0; i < 4; i++)
 		vc_bytes_free(&outs[i]);
 }
@@ -353,7 +347,7 @@ static void test_uri_parsing(void **state)
 		vc_bytes out = {0};
 
 		assert_int_equal(vc_store_get(store, "via-plain", &out), VC_OK);
-		assert_bytes(&out, "p", 1);
+		vc_test_assert_bytes(&out, "p", 1);
 		vc_bytes_free(&out);
 	}
 	vc_store_close(store);

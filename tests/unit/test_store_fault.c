@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "vchunk/store.h"
 
 typedef struct fixture {
@@ -165,25 +165,17 @@ static void test_truncation(void **state)
 	vc_store_close(store);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void test_latency(void **state)
 {
 	vc_store *store = wrapped(*state, "latency_ms=20");
-	uint64_t start = now_ms();
+	uint64_t start = vc_test_now_ms();
 	uint64_t size;
 	int i;
 
 	for (i = 0; i < 5; i++)
 		assert_int_equal(vc_store_head(store, "obj", &size), VC_OK);
 	/* Only a lower bound: the wrapper must have slept at least 5 x 20 ms. */
-	assert_true(now_ms() - start >= 100);
+	assert_true(vc_test_now_ms() - start >= 100);
 	vc_store_close(store);
 }
 

@@ -1,8 +1,5 @@
 /* Tests for the S5 backend against a real nginx (WebDAV) on 127.0.0.1, started through
- * tests/integration/nginx.sh, plus tiny scripted servers for broken and silent peers. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
+ * tests/integration/nginx.sh; misbehaving peers are in test_store_s5_edge.c. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,14 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "test_util.h"
 #include "vchunk/store.h"
 
 typedef struct server {
@@ -26,14 +21,6 @@ typedef struct server {
 } server;
 
 static server main_server;
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Run "nginx.sh CMD DIR [owner]"; for start, read the URL it prints. 0 on success. */
 static int nginx_script(const char *cmd, server *s)
@@ -101,27 +88,9 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static vc_store *open_at(const char *url, const char *session, const vc_store_options *options)
-{
-	char uri[256];
-	vc_store *store = NULL;
-
-	snprintf(uri, sizeof(uri), "s5+%s/%s", url, session);
-	assert_int_equal(vc_store_open(uri, options, &store), VC_OK);
-	assert_string_equal(store->kind, "s5");
-	return store;
-}
-
 static vc_store *open_session(const char *session, const vc_store_options *options)
 {
-	return open_at(main_server.url, session, options);
-}
-
-static void assert_bytes(const vc_bytes *b, const void *expected, size_t len)
-{
-	assert_int_equal(b->len, len);
-	if (len > 0)
-		assert_memory_equal(b->data, expected, len);
+	return vc_test_open_s5(main_server.url, session, options);
 }
 
 /* What nginx holds on disk for an object: the bytes really crossed the wire. */
@@ -162,7 +131,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(vc_store_put(store, "manifest.json", "{\"epoch\":1}", 11), VC_OK);
 	assert_on_disk("rt/session", "manifest.json", "{\"epoch\":1}", 11);
 	assert_int_equal(vc_store_get(store, "manifest.json", &out), VC_OK);
-	assert_bytes(&out, "{\"epoch\":1}", 11);
+	vc_test_assert_bytes(&out, "{\"epoch\":1}", 11);
 	vc_bytes_free(&out);
 	assert_int_equal(vc_store_head(store, "manifest.json", &size), VC_OK);
 	assert_int_equal(size, 11);
@@ -170,7 +139,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(vc_store_put(store, "chunks/deep/chunk-0.cbor", big, big_len), VC_OK);
 	assert_on_disk("rt/session", "chunks/deep/chunk-0.cbor", big, big_len);
 	assert_int_equal(vc_store_get(store, "chunks/deep/chunk-0.cbor", &out), VC_OK);
-	assert_bytes(&out, big, big_len);
+	vc_test_assert_bytes(&out, big, big_len);
 	vc_bytes_free(&out);
 
 	assert_int_equal(vc_store_put(store, "empty", NULL, 0), VC_OK);
@@ -201,13 +170,13 @@ static void test_ranges(void **state)
 	(void)state;
 	assert_int_equal(vc_store_put(store, "obj", "0123456789", 10), VC_OK);
 	assert_int_equal(vc_store_get_range(store, "obj", 2, 3, &out), VC_OK);
-	assert_bytes(&out, "234", 3);
+	vc_test_assert_bytes(&out, "234", 3);
 	vc_bytes_free(&out);
 	assert_int_equal(vc_store_get_range(store, "obj", 7, VC_STORE_TO_END, &out), VC_OK);
-	assert_bytes(&out, "789", 3);
+	vc_test_assert_bytes(&out, "789", 3);
 	vc_bytes_free(&out);
 	assert_int_equal(vc_store_get_range(store, "obj", 8, 100, &out), VC_OK);
-	assert_bytes(&out, "89", 2);
+	vc_test_assert_bytes(&out, "89", 2);
 	vc_bytes_free(&out);
 	/* Past the end: nginx answers 416, the store an empty buffer. */
 	assert_int_equal(vc_store_get_range(store, "obj", 10, 5, &out), VC_OK);
@@ -229,7 +198,7 @@ static void test_escaping(void **state)
 	assert_int_equal(vc_store_put(store, path, "odd", 3), VC_OK);
 	assert_on_disk("esc", path, "odd", 3);
 	assert_int_equal(vc_store_get(store, path, &out), VC_OK);
-	assert_bytes(&out, "odd", 3);
+	vc_test_assert_bytes(&out, "odd", 3);
 	vc_bytes_free(&out);
 	vc_store_close(store);
 }
@@ -300,14 +269,14 @@ static void test_injected_faults_retried(void **state)
 	for (i = 0; i < 20; i++) {
 		body[0] = (char)('a' + i);
 		assert_int_equal(vc_store_get(store, names[i], &out), VC_OK);
-		assert_bytes(&out, body, sizeof(body));
+		vc_test_assert_bytes(&out, body, sizeof(body));
 		vc_bytes_free(&out);
 	}
 	assert_int_equal(vc_store_get_many(store, 20, paths, outs, errors), VC_OK);
 	for (i = 0; i < 20; i++) {
 		body[0] = (char)('a' + i);
 		assert_int_equal(errors[i], VC_OK);
-		assert_bytes(&outs[i], body, sizeof(body));
+		vc_test_assert_bytes(&outs[i], body, sizeof(body));
 		vc_bytes_free(&outs[i]);
 	}
 	vc_store_get_stats(store, &stats);
@@ -349,7 +318,7 @@ static void test_get_many(void **state)
 	assert_int_equal(vc_store_get_many(store, 20, paths, outs, errors), VC_OK);
 	for (i = 0; i < 20; i++) {
 		assert_int_equal(errors[i], VC_OK);
-		assert_bytes(&outs[i], bodies[i], strlen(bodies[i]));
+		vc_test_assert_bytes(&outs[i], bodies[i], strlen(bodies[i]));
 		vc_bytes_free(&outs[i]);
 	}
 	/* One missing object fails alone; the message names it. */
@@ -363,7 +332,7 @@ static void test_get_many(void **state)
 			continue;
 		}
 		assert_int_equal(errors[i], VC_OK);
-		assert_bytes(&outs[i], bodies[i], strlen(bodies[i]));
+		vc_test_assert_bytes(&outs[i], bodies[i], strlen(bodies[i]));
 		vc_bytes_free(&outs[i]);
 	}
 	vc_store_get_stats(store, &stats);
@@ -392,78 +361,6 @@ static void test_get_many_retries_each(void **state)
 	vc_store_close(store);
 }
 
-/* A port nobody listens on: bind, note the port, close. */
-static int closed_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int port;
-
-	assert_true(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static void test_connection_refused(void **state)
-{
-	vc_store_options o = {.retries = 2, .retry_base_ms = 10, .connect_timeout_ms = 1000};
-	char url[64];
-	vc_store *store;
-	vc_store_stats stats;
-	vc_bytes out = {0};
-	uint64_t start;
-
-	(void)state;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", closed_port());
-	store = open_at(url, "s", &o);
-	start = now_ms();
-	assert_int_equal(vc_store_health(store), VC_ERR_UNAVAILABLE);
-	assert_int_equal(vc_store_get(store, "x", &out), VC_ERR_UNAVAILABLE);
-	assert_non_null(strstr(vc_last_error(), "/s5/fs/s/x"));
-	/* Bounded: refused connections fail fast, nothing waits for a timeout. */
-	assert_true(now_ms() - start < 5000);
-	vc_store_get_stats(store, &stats);
-	assert_int_equal(stats.retries, 4);
-	vc_store_close(store);
-}
-
-/* A peer that completes the TCP handshake (the kernel does, from the backlog) and never answers. */
-static void test_silent_server_times_out(void **state)
-{
-	vc_store_options o = {.retries = -1, .timeout_ms = 300};
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t len = sizeof(a);
-	vc_bytes out = {0};
-	char url[64];
-	vc_store *store;
-	uint64_t start;
-	uint64_t took;
-	int fd;
-
-	(void)state;
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
-	store = open_at(url, "s", &o);
-	start = now_ms();
-	assert_int_equal(vc_store_get(store, "x", &out), VC_ERR_TIMEOUT);
-	took = now_ms() - start;
-	assert_non_null(strstr(vc_last_error(), "300 ms"));
-	assert_true(took >= 250);  /* it did wait for the answer... */
-	assert_true(took < 10000); /* ...and did not hang */
-	vc_store_close(store);
-	close(fd);
-}
-
 static void test_restart(void **state)
 {
 	vc_store_options o = {
@@ -475,22 +372,22 @@ static void test_restart(void **state)
 
 	(void)state;
 	assert_int_equal(server_start(&own), 0);
-	store = open_at(own.url, "restart", &o);
+	store = vc_test_open_s5(own.url, "restart", &o);
 	assert_int_equal(vc_store_put(store, "kept", "before", 6), VC_OK);
 	assert_int_equal(vc_store_get(store, "kept", &out), VC_OK);
 	vc_bytes_free(&out);
 
 	assert_int_equal(nginx_script("stop", &own), 0);
-	start = now_ms();
+	start = vc_test_now_ms();
 	assert_int_equal(vc_store_get(store, "kept", &out), VC_ERR_UNAVAILABLE);
 	assert_int_equal(vc_store_health(store), VC_ERR_UNAVAILABLE);
-	assert_true(now_ms() - start < 10000);
+	assert_true(vc_test_now_ms() - start < 10000);
 
 	/* Same directory, same port: the same handle works again. */
 	assert_int_equal(nginx_script("start", &own), 0);
 	assert_int_equal(vc_store_health(store), VC_OK);
 	assert_int_equal(vc_store_get(store, "kept", &out), VC_OK);
-	assert_bytes(&out, "before", 6);
+	vc_test_assert_bytes(&out, "before", 6);
 	vc_bytes_free(&out);
 	vc_store_close(store);
 	server_remove(&own);
@@ -533,7 +430,7 @@ static void test_connection_reuse(void **state)
 	before = accepted_connections();
 	for (i = 0; i < 50; i++) {
 		assert_int_equal(vc_store_get(store, "obj", &out), VC_OK);
-		assert_bytes(&out, "reused", 6);
+		vc_test_assert_bytes(&out, "reused", 6);
 		vc_bytes_free(&out);
 	}
 	after = accepted_connections();
@@ -595,268 +492,23 @@ static void test_many_threads(void **state)
 	vc_store_close(store);
 }
 
-/* A one-connection-per-response HTTP server playing scripted answers, for peer misbehaviour
- * nginx will not produce on demand (cut bodies, ignored ranges, wrong Content-Range). */
-typedef struct scripted {
-	int fd;
-	int port;
-	const char *const *responses;
-	size_t count;
-	char first_request[1024];
-	pthread_t thread;
-} scripted;
-
-static void *serve(void *arg)
-{
-	scripted *s = arg;
-	size_t i;
-
-	for (i = 0; i < s->count; i++) {
-		struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
-		struct timeval tv = {.tv_sec = 5};
-		char buf[1024];
-		size_t used = 0;
-		int c;
-
-		if (poll(&pfd, 1, 5000) != 1)
-			break;
-		c = accept(s->fd, NULL, NULL);
-		if (c < 0)
-			break;
-		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		while (used < sizeof(buf) - 1) {
-			ssize_t n = read(c, buf + used, sizeof(buf) - 1 - used);
-
-			if (n <= 0)
-				break;
-			used += (size_t)n;
-			buf[used] = '\0';
-			if (strstr(buf, "\r\n\r\n") != NULL)
-				break;
-		}
-		buf[used] = '\0';
-		if (i == 0)
-			snprintf(s->first_request, sizeof(s->first_request), "%s", buf);
-		if (write(c, s->responses[i], strlen(s->responses[i])) < 0)
-			perror("scripted server write");
-		close(c);
-	}
-	return NULL;
-}
-
-static void scripted_start(scripted *s, const char *const *responses, size_t count)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t len = sizeof(a);
-
-	memset(s, 0, sizeof(*s));
-	s->responses = responses;
-	s->count = count;
-	s->fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(s->fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(s->fd, 16), 0);
-	assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &len), 0);
-	s->port = ntohs(a.sin_port);
-	assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
-}
-
-static vc_store *scripted_store(scripted *s, const vc_store_options *o)
-{
-	char url[64];
-
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", s->port);
-	return open_at(url, "s", o);
-}
-
-static void scripted_stop(scripted *s)
-{
-	pthread_join(s->thread, NULL);
-	close(s->fd);
-}
-
-/* Answers requests only once no new connection arrived for 500 ms, so the largest number of
- * connections open at once is exactly the client's parallelism. */
-typedef struct gathering {
-	int fd;
-	int port;
-	int total;
-	int most_open;
-	pthread_t thread;
-} gathering;
-
-static void answer(int c)
-{
-	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
-				    "Connection: close\r\n\r\nok";
-	struct timeval tv = {.tv_sec = 5};
-	char buf[1024];
-	size_t used = 0;
-
-	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (used < sizeof(buf) - 1) {
-		ssize_t n = read(c, buf + used, sizeof(buf) - 1 - used);
-
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-		buf[used] = '\0';
-		if (strstr(buf, "\r\n\r\n") != NULL)
-			break;
-	}
-	if (write(c, reply, sizeof(reply) - 1) < 0)
-		perror("gathering server write");
-	close(c);
-}
-
-static void *gather(void *arg)
-{
-	gathering *g = arg;
-	int open_fds[64];
-	int served = 0;
-	int open = 0;
-	int rounds = 0;
-
-	while (served < g->total && rounds++ < 200) {
-		struct pollfd pfd = {.fd = g->fd, .events = POLLIN};
-
-		if (poll(&pfd, 1, 500) == 1 && open < 64) {
-			int c = accept(g->fd, NULL, NULL);
-
-			if (c >= 0)
-				open_fds[open++] = c;
-			if (open > g->most_open)
-				g->most_open = open;
-			continue;
-		}
-		while (open > 0) {
-			answer(open_fds[--open]);
-			served++;
-		}
-	}
-	return NULL;
-}
-
-static void test_get_many_parallelism(void **state)
-{
-	vc_store_options o = {.parallel = 3};
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t len = sizeof(a);
-	const char *paths[9] = {"0", "1", "2", "3", "4", "5", "6", "7", "8"};
-	gathering g = {.total = 9};
-	vc_bytes outs[9];
-	vc_err errors[9];
-	char url[64];
-	vc_store *store;
-	int i;
-
-	(void)state;
-	g.fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(g.fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(g.fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(g.fd, 64), 0);
-	assert_int_equal(getsockname(g.fd, (struct sockaddr *)&a, &len), 0);
-	assert_int_equal(pthread_create(&g.thread, NULL, gather, &g), 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
-	store = open_at(url, "s", &o);
-	assert_int_equal(vc_store_get_many(store, 9, paths, outs, errors), VC_OK);
-	for (i = 0; i < 9; i++) {
-		assert_int_equal(errors[i], VC_OK);
-		assert_bytes(&outs[i], "ok", 2);
-		vc_bytes_free(&outs[i]);
-	}
-	vc_store_close(store);
-	pthread_join(g.thread, NULL);
-	close(g.fd);
-	/* Really parallel, and never more than asked for. */
-	assert_int_equal(g.most_open, 3);
-}
-
-#define CUT "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234"
-#define FULL "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789"
-
-static void test_truncated_body_retried(void **state)
-{
-	static const char *const cut_then_full[] = {CUT, FULL};
-	static const char *const always_cut[] = {CUT, CUT, CUT};
-	vc_store_options o = {.retries = 2, .retry_base_ms = 5};
-	vc_store_stats stats;
-	vc_bytes out = {0};
-	vc_store *store;
-	scripted s;
-
-	(void)state;
-	scripted_start(&s, cut_then_full, 2);
-	store = scripted_store(&s, &o);
-	assert_int_equal(vc_store_get(store, "x", &out), VC_OK);
-	assert_bytes(&out, "0123456789", 10);
-	vc_bytes_free(&out);
-	vc_store_get_stats(store, &stats);
-	assert_int_equal(stats.retries, 1);
-	vc_store_close(store);
-	scripted_stop(&s);
-
-	scripted_start(&s, always_cut, 3);
-	store = scripted_store(&s, &o);
-	assert_int_equal(vc_store_get(store, "x", &out), VC_ERR_UNAVAILABLE);
-	assert_null(out.data);
-	assert_non_null(strstr(vc_last_error(), "after 3 tries"));
-	vc_store_get_stats(store, &stats);
-	assert_int_equal(stats.retries, 2);
-	vc_store_close(store);
-	scripted_stop(&s);
-}
-
-static void test_range_ignored_by_server(void **state)
-{
-	static const char *const full[] = {FULL};
-	static const char *const wrong_range[] = {
-	    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/10\r\n"
-	    "Content-Length: 4\r\nConnection: close\r\n\r\n0123"};
-	vc_bytes out = {0};
-	vc_store *store;
-	scripted s;
-
-	(void)state;
-	/* A server may answer a range request with the whole object: the store slices it. */
-	scripted_start(&s, full, 1);
-	store = scripted_store(&s, NULL);
-	assert_int_equal(vc_store_get_range(store, "x", 3, 4, &out), VC_OK);
-	assert_bytes(&out, "3456", 4);
-	vc_bytes_free(&out);
-	vc_store_close(store);
-	scripted_stop(&s);
-	assert_non_null(strcasestr(s.first_request, "Range: bytes=3-6"));
-
-	/* A 206 for other bytes than asked is refused, not returned. */
-	scripted_start(&s, wrong_range, 1);
-	store = scripted_store(&s, NULL);
-	assert_int_equal(vc_store_get_range(store, "x", 3, 4, &out), VC_ERR_CORRUPT);
-	vc_store_close(store);
-	scripted_stop(&s);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    /* objects, ranges and names as nginx stores them */
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_ranges),
 	    cmocka_unit_test(test_escaping),
+	    /* error statuses, retries and batches */
 	    cmocka_unit_test(test_forbidden),
 	    cmocka_unit_test(test_503_retried),
 	    cmocka_unit_test(test_injected_faults_retried),
 	    cmocka_unit_test(test_get_many),
 	    cmocka_unit_test(test_get_many_retries_each),
-	    cmocka_unit_test(test_get_many_parallelism),
-	    cmocka_unit_test(test_connection_refused),
-	    cmocka_unit_test(test_silent_server_times_out),
+	    /* the server and the connections over time */
 	    cmocka_unit_test(test_restart),
 	    cmocka_unit_test(test_many_threads),
 	    cmocka_unit_test(test_connection_reuse),
-	    cmocka_unit_test(test_truncated_body_retried),
-	    cmocka_unit_test(test_range_ignored_by_server),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

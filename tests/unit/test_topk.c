@@ -9,17 +9,9 @@
 #include <cmocka.h>
 
 #include "search/topk.h"
+#include "test_util.h"
 
 static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 /* Best first: higher score, then lower key (the order the header promises). */
 static int cmp_best_first(const void *pa, const void *pb)
@@ -43,8 +35,8 @@ static void run_case(size_t n, size_t k, unsigned levels)
 	assert_int_equal(vc_topk_init(&topk, k), VC_OK);
 	for (size_t i = 0; i < n; i++) {
 		/* few distinct levels → many ties; keys are shuffled, not insertion order */
-		all[i].score = (float)(rng_next() % levels) - (float)levels / 2;
-		all[i].key = rng_next() % (n * 4 + 1);
+		all[i].score = (float)(vc_test_splitmix64(&rng_state) % levels) - (float)levels / 2;
+		all[i].key = vc_test_splitmix64(&rng_state) % (n * 4 + 1);
 		vc_topk_push(&topk, all[i].score, all[i].key);
 		if (topk.count == k && k > 0)
 			assert_true(vc_topk_threshold(&topk) <= topk.items[0].score);

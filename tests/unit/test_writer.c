@@ -2,7 +2,6 @@
  * left untouched, aborts leaving nothing behind, plaintext sessions, key files. */
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +15,7 @@
 #include <cmocka.h>
 
 #include "format/chunk_codec.h"
+#include "test_util.h"
 #include "vchunk/vchunk.h"
 
 typedef struct fixture {
@@ -24,24 +24,12 @@ typedef struct fixture {
 	char key[128];
 } fixture;
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	fixture *fx = calloc(1, sizeof(*fx));
 
-	strcpy(fx->dir, "/tmp/vchunk-writer-XXXXXX");
-	if (mkdtemp(fx->dir) == NULL)
-		return -1;
-	snprintf(fx->uri, sizeof(fx->uri), "%s/session", fx->dir);
-	snprintf(fx->key, sizeof(fx->key), "%s/key", fx->dir);
-	if (vc_key_generate_file(fx->key) != VC_OK)
+	if (vc_test_session_dir("/tmp/vchunk-writer-XXXXXX", "session", fx->dir, fx->uri,
+				fx->key) != 0)
 		return -1;
 	*state = fx;
 	return 0;
@@ -51,7 +39,7 @@ static int teardown(void **state)
 {
 	fixture *fx = *state;
 
-	nftw(fx->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	vc_test_remove_tree(fx->dir);
 	free(fx);
 	return 0;
 }
@@ -279,23 +267,6 @@ static void test_bad_vectors_refused(void **state)
 	vc_session_close(session);
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *data;
-	long size;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	data = malloc((size_t)size + 1);
-	assert_int_equal(fread(data, 1, (size_t)size, f), (size_t)size);
-	fclose(f);
-	*len = (size_t)size;
-	return data;
-}
-
 static void test_existing_session_untouched(void **state)
 {
 	fixture *fx = *state;
@@ -308,11 +279,11 @@ static void test_existing_session_untouched(void **state)
 
 	write_session(fx->uri, &create, 40, 6);
 	snprintf(path, sizeof(path), "%s/manifest.json", fx->uri);
-	before = read_file(path, &before_len);
+	before = vc_test_read_file(path, &before_len);
 	assert_int_equal(vc_writer_create(fx->uri, &create, &writer), VC_ERR_EXISTS);
 	assert_null(writer);
 	assert_non_null(strstr(vc_last_error(), "left untouched"));
-	after = read_file(path, &after_len);
+	after = vc_test_read_file(path, &after_len);
 	assert_int_equal(before_len, after_len);
 	assert_memory_equal(before, after, before_len);
 	free(before);
@@ -438,14 +409,14 @@ static void test_key_file_generation(void **state)
 	assert_int_equal(stat(fx->key, &st), 0);
 	assert_int_equal(st.st_size, 32);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	first = read_file(fx->key, &len);
+	first = vc_test_read_file(fx->key, &len);
 	assert_int_equal(vc_key_generate_file(fx->key), VC_ERR_EXISTS);
-	second = read_file(fx->key, &len);
+	second = vc_test_read_file(fx->key, &len);
 	assert_memory_equal(first, second, 32);
 	free(second);
 	snprintf(path, sizeof(path), "%s/key2", fx->dir);
 	assert_int_equal(vc_key_generate_file(path), VC_OK);
-	second = read_file(path, &len);
+	second = vc_test_read_file(path, &len);
 	assert_int_equal(len, 32);
 	assert_memory_not_equal(first, second, 32);
 	free(first);
