@@ -1,12 +1,16 @@
 #!/usr/bin/python3
 """Model of a deterministic sequence of commits, for the crash and reader tests.
 
-    crash_model.py plan --seed S --commits N --dim D [--base N] [--no-gc] DIR
+    crash_model.py plan --seed S --commits N --dim D [--base N] [--no-gc] [--kinds K,...] DIR
         write DIR/base.jsonl (state 0, imported), DIR/ops.tsv (commit i = line i: an op and
         its arguments) and DIR/add-I.jsonl for every add commit
     crash_model.py match DIR N EXPORT.jsonl
         EXPORT must hold exactly state N or state N+1 (ids, bit-exact vectors, metadata);
         prints the matching index (N+1 when both states are equal), exit 1 with a diff if neither
+    crash_model.py run --vchunk V [--kill-after-ms MS] [--last L] DIR SESSION KEY START
+        the writer: runs commits START..L of the plan, each one `vchunk` process, printing
+        "begin I" before and "acked I MS" after each (MS: the command's wall time); with --kill-after-ms, SIGKILLs the command
+        running at that moment (and reaps it) and stops. Exit 1 when a command fails by itself.
     crash_model.py epochs [--min-states M] DIR RESULTS
         RESULTS holds one reader's `vchunk query` JSON lines in the order read (k at least the
         live count, so each answer is the whole live set) and, from a mount, {"epoch": E,
@@ -24,7 +28,9 @@ import json
 import os
 import random
 import struct
+import subprocess
 import sys
+import time
 
 
 def vector_of(ident, dim):
@@ -104,11 +110,25 @@ def plan(args):
             ident = "b-%d" % j
             live[ident] = {"c": 0, "g": j % 4}
             f.write(row(ident, live[ident]) + "\n")
+    # cumulative weights of the kinds of commit; kinds left out give their share to add
+    weights = [("add", 0.50), ("delete", 0.20), ("delete-filter", 0.05), ("update", 0.10),
+               ("compact", 0.10), ("gc", 0.05)]
+    if args.no_gc:
+        weights = [(k, w + 0.05 if k == "compact" else w) for k, w in weights if k != "gc"]
+    kinds = set(args.kinds.split(",")) if args.kinds else {k for k, _ in weights}
     ops = []
     for i in range(1, args.commits + 1):
         r = rng.random()
         ids = sorted(live)
-        if r < 0.50 or len(ids) < 8:
+        kind, acc = "add", 0.0
+        for k, w in weights:
+            acc += w
+            if r < acc:
+                kind = k
+                break
+        if kind not in kinds or len(ids) < 8:
+            kind = "add"
+        if kind == "add":
             name = "add-%d.jsonl" % i
             with open(os.path.join(args.dir, name), "w", encoding="utf-8") as f:
                 for j in range(rng.randint(2, 6)):
@@ -116,27 +136,23 @@ def plan(args):
                     live[ident] = {"c": i, "g": j % 4}
                     f.write(row(ident, live[ident]) + "\n")
             ops.append([str(i), "add", name])
-        elif r < 0.70:
+        elif kind == "delete":
             gone = rng.sample(ids, rng.randint(1, 3))
             for ident in gone:
                 del live[ident]
             ops.append([str(i), "delete", " ".join(gone)])
-        elif r < 0.75:
+        elif kind == "delete-filter":
             # delete every live vector whose "c" equals that of a random live one
             c = live[rng.choice(ids)]["c"]
             for ident in [k for k, m in live.items() if m["c"] == c]:
                 del live[ident]
             ops.append([str(i), "delete-filter", json.dumps({"c": {"$eq": c}})])
-        elif r < 0.85:
+        elif kind == "update":
             ident = rng.choice(ids)
             live[ident] = {"c": i, "g": 9, "updated": True}
             ops.append([str(i), "update", ident, json.dumps(live[ident])])
-        elif r < 0.95:
-            ops.append([str(i), "compact"])
-        elif args.no_gc:
-            ops.append([str(i), "compact"])
         else:
-            ops.append([str(i), "gc"])
+            ops.append([str(i), kind])
     with open(os.path.join(args.dir, "ops.tsv"), "w", encoding="utf-8") as f:
         for op in ops:
             f.write("\t".join(op) + "\n")
@@ -217,6 +233,57 @@ def epochs(args):
     return 1 if bad else 0
 
 
+def command(vchunk, op, d, session, key):
+    """The vchunk command line of one planned commit."""
+    kind = op[1]
+    k = ["--key", key]
+    if kind == "add":
+        return [vchunk, "add", *k, session, os.path.join(d, op[2])]
+    if kind == "delete":
+        return [vchunk, "delete", *k, session, *op[2].split(" ")]
+    if kind == "delete-filter":
+        return [vchunk, "delete", *k, "--filter", op[2], session]
+    if kind == "update":
+        return [vchunk, "update", *k, session, op[2], op[3]]
+    return [vchunk, kind, *k, session]
+
+
+def run(args):
+    """Run commits START.. as `vchunk` processes; SIGKILL the running one at the deadline
+    (counted from the start of the first command, not of this interpreter)."""
+    deadline = None
+    for op in read_ops(args.dir):
+        i = int(op[0])
+        if i < args.start:
+            continue
+        if i > args.last:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            print("killed between commits")
+            return 0
+        print("begin %d" % i, flush=True)
+        if deadline is None and args.kill_after_ms >= 0:
+            deadline = time.monotonic() + args.kill_after_ms / 1000
+        t0 = time.monotonic()
+        p = subprocess.Popen(command(args.vchunk, op, args.dir, args.session, args.key),
+                             stdout=subprocess.DEVNULL)
+        try:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            rc = p.wait(timeout=left)
+        except subprocess.TimeoutExpired:
+            p.kill()  # SIGKILL, then reap at once so no zombie keeps the writer lock "alive"
+            p.wait()
+            print("killed in commit %d" % i, flush=True)
+            return 0
+        if rc != 0:
+            print("crash_model.py: commit %d (%s) failed with exit %d" % (i, " ".join(op[1:]), rc),
+                  file=sys.stderr)
+            return 1
+        print("acked %d %.0f" % (i, (time.monotonic() - t0) * 1000), flush=True)
+    print("done", flush=True)
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -225,6 +292,8 @@ def main():
     a.add_argument("--commits", type=int, required=True)
     a.add_argument("--dim", type=int, default=8)
     a.add_argument("--base", type=int, default=40)
+    a.add_argument("--kinds", default="",
+                   help="comma-separated kinds of commit to plan (default all)")
     a.add_argument("--no-gc", action="store_true",
                    help="compact instead of gc: every commit then moves the epoch by one")
     a.add_argument("dir")
@@ -236,9 +305,19 @@ def main():
     a.add_argument("dir")
     a.add_argument("results")
     a.add_argument("--min-states", type=int, default=1)
+    a = sub.add_parser("run")
+    a.add_argument("--vchunk", required=True)
+    a.add_argument("--kill-after-ms", type=float, default=-1)
+    a.add_argument("--last", type=int, default=1 << 62)
+    a.add_argument("dir")
+    a.add_argument("session")
+    a.add_argument("key")
+    a.add_argument("start", type=int)
     args = p.parse_args()
     if args.cmd == "plan":
         return plan(args) or 0
+    if args.cmd == "run":
+        return run(args)
     return match(args) if args.cmd == "match" else epochs(args)
 
 

@@ -9,16 +9,16 @@ set -euo pipefail
 source "$(dirname "$0")/test_cli_common.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 MODEL="$PY $HERE/crash_model.py"
-WRITER="$HERE/crash_writer.sh"
 seed=${CRASH_SEED:-4242}
 commits=${CRASH_COMMITS:-80}
+kinds=${CRASH_KINDS:-} # narrows the kinds of commit planned (default all but gc)
 cd "$WORK"
 
 "$VCHUNK" --help | grep -q "^  add " ||
 	fail "this vchunk has no 'add' command: the write path (add, delete, update, compact) is missing"
 
 "$VCHUNK" keygen key >/dev/null
-$MODEL plan --seed "$seed" --commits "$commits" --dim 8 --no-gc plan
+$MODEL plan --seed "$seed" --commits "$commits" --dim 8 --no-gc --kinds "$kinds" plan
 S=$WORK/session
 timeout 60 "$VCHUNK" import --key key --metric l2 --chunk-size 16 plan/base.jsonl "$S" >/dev/null
 Q='[1, 0, 0, 0, 0, 0, 0, 0]'
@@ -29,7 +29,7 @@ if [ -n "${VCHUNKFS:-}" ]; then
 	mkdir mnt
 	"$VCHUNKFS" -f -o key_file="$WORK/key",manifest_ttl=1 "$S" mnt 2>mount.log &
 	daemon=$!
-	CLEANUP+=("fusermount3 -u '$WORK/mnt' 2>/dev/null || umount -l '$WORK/mnt'; kill $daemon 2>/dev/null")
+	CLEANUP+=("! mountpoint -q '$WORK/mnt' || fusermount3 -u '$WORK/mnt' || umount -l '$WORK/mnt'; kill $daemon 2>/dev/null")
 	for _ in $(seq 100); do
 		findmnt -n -t fuse.vchunkfs "$WORK/mnt" >/dev/null 2>&1 && break
 		kill -0 "$daemon" 2>/dev/null || fail "vchunkfs exited before mounting"
@@ -40,7 +40,7 @@ if [ -n "${VCHUNKFS:-}" ]; then
 fi
 
 step "writer: $commits commits; readers query meanwhile"
-timeout 150 bash "$WRITER" plan "$S" key 1 >writer.out 2>writer.err &
+timeout 150 $MODEL run --vchunk "$VCHUNK" plan "$S" key 1 >writer.out 2>writer.err &
 writer=$!
 
 # cli_reader OUT: exact queries, each a fresh `vchunk query` process, until the writer is done.
