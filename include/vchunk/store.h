@@ -59,6 +59,10 @@ typedef struct vc_store_ops {
 			   vc_bytes *outs, vc_err *errors);
 	/** Release everything the backend holds. */
 	void (*destroy)(vc_store *store);
+	/** Store an object only if none exists at @p path (atomically: of two
+	 *  writers racing, one gets VC_ERR_EXISTS). May be NULL: vc_store_put_new
+	 *  then checks with head before a put, which is not atomic. */
+	vc_err (*put_new)(vc_store *store, const char *path, const void *data, size_t length);
 } vc_store_ops;
 
 /** Common header of every backend; backends embed it first. */
@@ -110,6 +114,8 @@ vc_err vc_store_get(vc_store *store, const char *path, vc_bytes *out);
 vc_err vc_store_get_range(vc_store *store, const char *path, uint64_t offset, uint64_t length,
 			  vc_bytes *out);
 vc_err vc_store_put(vc_store *store, const char *path, const void *data, size_t length);
+/** Create @p path only if absent: VC_ERR_EXISTS otherwise (see vc_store_ops.put_new). */
+vc_err vc_store_put_new(vc_store *store, const char *path, const void *data, size_t length);
 vc_err vc_store_head(vc_store *store, const char *path, uint64_t *size);
 vc_err vc_store_remove(vc_store *store, const char *path);
 vc_err vc_store_health(vc_store *store);

@@ -123,12 +123,18 @@ vc_err vc_lock_acquire(vc_store *store, const char *uri, char **token)
 	free(held);
 	obj = NULL;
 	held = NULL;
-	err = vc_store_put(store, LOCK_PATH, *token, strlen(*token));
+	/* Created only if absent (atomically where the backend can): of two writers, one wins. */
+	err = vc_store_put_new(store, LOCK_PATH, *token, strlen(*token));
+	if (err == VC_ERR_EXISTS && read_lock(store, &obj, &held) == VC_OK) {
+		err = busy(uri, obj);
+		goto fail;
+	}
 	if (err != VC_OK) {
 		vc_fail_context(err, "writing the writer lock of %s", uri);
 		goto fail;
 	}
-	/* Two writers that both saw no lock both put; the last put wins and the other sees it. */
+	/* Without an atomic create (S5) two writers may both have put; the last put wins and the
+	 * other sees it here. */
 	err = read_lock(store, &obj, &held);
 	if (err == VC_OK && strcmp(held, *token) != 0)
 		err = busy(uri, obj);

@@ -12,8 +12,9 @@
  * "time"}. Held by a live writer: VC_ERR_BUSY "session is locked by pid N on
  * HOST since T". A stale lock (its pid is dead on this host, or it is older
  * than the lease) is broken, with a note on stderr naming the old holder.
- * The object is created only when absent and read back to make sure this
- * writer's copy won a race between two creators.
+ * The object is created only when absent (vc_store_put_new: atomic on a
+ * directory) and read back to make sure this writer's copy won a race
+ * between two creators on backends without an atomic create.
  */
 vc_err vc_lock_acquire(vc_store *store, const char *uri, char **token);
 

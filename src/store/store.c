@@ -145,6 +145,34 @@ vc_err vc_store_put(vc_store *store, const char *path, const void *data, size_t 
 	return account(store, err, 0, err == VC_OK ? length : 0);
 }
 
+vc_err vc_store_put_new(vc_store *store, const char *path, const void *data, size_t length)
+{
+	uint64_t size;
+	vc_err err;
+
+	err = check_call(store, "creating an object", path != NULL ? path : "");
+	if (err != VC_OK)
+		return err;
+	if (data == NULL && length > 0)
+		return vc_fail(VC_ERR_INVALID, "writing %s: no data given for %zu bytes", path,
+			       length);
+	if (store->ops->put_new != NULL) {
+		err = store->ops->put_new(store, path, data, length);
+		if (err == VC_ERR_EXISTS)
+			return err; /* an answer, not a backend failure */
+		return account(store, err, 0, err == VC_OK ? length : 0);
+	}
+	/* Without an atomic create: look first (callers that need more re-check afterwards). */
+	err = store->ops->head(store, path, &size);
+	if (err == VC_OK)
+		return vc_fail(VC_ERR_EXISTS, "%s already exists", path);
+	if (err != VC_ERR_NOT_FOUND)
+		return account(store, err, 0, 0);
+	vc_clear_error();
+	err = store->ops->put(store, path, data, length);
+	return account(store, err, 0, err == VC_OK ? length : 0);
+}
+
 vc_err vc_store_head(vc_store *store, const char *path, uint64_t *size)
 {
 	vc_err err;

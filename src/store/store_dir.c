@@ -2,6 +2,7 @@
  * (unique temp file, fsync, rename, fsync of the directory). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,7 +238,10 @@ static vc_err write_all(int fd, const char *file, const uint8_t *data, size_t le
 	return VC_OK;
 }
 
-static vc_err dir_put(vc_store *store, const char *path, const void *data, size_t length)
+/* Write to a temp file, then rename it onto the name, or (exclusive) link it there, which
+ * fails if the name exists: an atomic create-if-absent. */
+static vc_err dir_write(vc_store *store, const char *path, const void *data, size_t length,
+			bool exclusive)
 {
 	char *temp = NULL;
 	char *parent;
@@ -266,7 +270,15 @@ static vc_err dir_put(vc_store *store, const char *path, const void *data, size_
 		err = fail_errno(errno, VC_ERR_IO, "closing", temp);
 	if (err != VC_OK)
 		goto out_temp;
-	if (rename(temp, file) != 0) {
+	if (exclusive && link(temp, file) != 0) {
+		err = errno == EEXIST
+			  ? vc_fail(VC_ERR_EXISTS, "%s already exists", file)
+			  : fail_errno(errno, VC_ERR_IO, "linking a temp file to", file);
+		goto out_temp;
+	}
+	if (exclusive) {
+		unlink(temp);
+	} else if (rename(temp, file) != 0) {
 		err = fail_errno(errno, VC_ERR_IO, "renaming a temp file onto", file);
 		goto out_temp;
 	}
@@ -282,6 +294,16 @@ out_parent:
 out_file:
 	free(file);
 	return err;
+}
+
+static vc_err dir_put(vc_store *store, const char *path, const void *data, size_t length)
+{
+	return dir_write(store, path, data, length, false);
+}
+
+static vc_err dir_put_new(vc_store *store, const char *path, const void *data, size_t length)
+{
+	return dir_write(store, path, data, length, true);
 }
 
 static vc_err dir_head(vc_store *store, const char *path, uint64_t *size)
@@ -354,6 +376,7 @@ static const vc_store_ops dir_ops = {
     .health = dir_health,
     .get_many = NULL,
     .destroy = dir_destroy,
+    .put_new = dir_put_new,
 };
 
 vc_err vc_store_dir_open(const char *root, vc_store **out)

@@ -99,6 +99,26 @@ static vc_err fault_put(vc_store *store, const char *path, const void *data, siz
 	return f->inner->ops->put(f->inner, path, data, length);
 }
 
+static vc_err fault_put_new(vc_store *store, const char *path, const void *data, size_t length)
+{
+	fault_store *f = fault_of(store);
+	vc_err err = inject(f, "writing", path);
+	uint64_t size;
+
+	if (err != VC_OK)
+		return err;
+	if (f->inner->ops->put_new != NULL)
+		return f->inner->ops->put_new(f->inner, path, data, length);
+	/* The same fallback as vc_store_put_new, on the inner ops (the stats are shared). */
+	err = f->inner->ops->head(f->inner, path, &size);
+	if (err == VC_OK)
+		return vc_fail(VC_ERR_EXISTS, "%s already exists", path);
+	if (err != VC_ERR_NOT_FOUND)
+		return err;
+	vc_clear_error();
+	return f->inner->ops->put(f->inner, path, data, length);
+}
+
 static vc_err fault_head(vc_store *store, const char *path, uint64_t *size)
 {
 	fault_store *f = fault_of(store);
@@ -245,6 +265,7 @@ static const vc_store_ops fault_ops = {
     .health = fault_health,
     .get_many = fault_get_many,
     .destroy = fault_destroy,
+    .put_new = fault_put_new,
 };
 
 vc_err vc_store_fault_wrap(vc_store *inner, const vc_fault_options *options, vc_store **out)

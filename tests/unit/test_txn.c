@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -513,14 +514,60 @@ static void test_gc(void **state)
 	destroy(&fx);
 }
 
+/* Writers starting at the same moment: exactly one gets the lock (atomic create on a dir). */
+static void test_lock_race(void **state)
+{
+	fixture fx;
+	vc_store *store;
+	pid_t pids[6];
+	int winners = 0;
+
+	(void)state;
+	create(&fx, 20, VC_INDEX_FLAT);
+	assert_int_equal(vc_store_open(fx.uri, NULL, &store), VC_OK);
+	assert_int_equal(vc_store_put_new(store, "probe", "a", 1), VC_OK);
+	assert_int_equal(vc_store_put_new(store, "probe", "b", 1), VC_ERR_EXISTS);
+	assert_int_equal(vc_store_remove(store, "probe"), VC_OK);
+	vc_store_close(store);
+	for (int i = 0; i < 6; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			vc_open_options opt = {.epoch_file = ""};
+			vc_session *s;
+			vc_txn *t;
+
+			if (vc_session_open(fx.uri, &opt, &s) != VC_OK)
+				_exit(2);
+			/* the winner holds the lock until everyone has tried */
+			_exit(vc_txn_begin(s, &t) == VC_OK ? (usleep(500000), 0) : 1);
+		}
+	}
+	for (int i = 0; i < 6; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) <= 1);
+		winners += WEXITSTATUS(status) == 0;
+	}
+	assert_int_equal(winners, 1);
+	destroy(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_flat),	cmocka_unit_test(test_ivf),
-	    cmocka_unit_test(test_hnsw),	cmocka_unit_test(test_second_writer_and_old_reader),
-	    cmocka_unit_test(test_rollback),	cmocka_unit_test(test_compact_flat),
-	    cmocka_unit_test(test_compact_ivf), cmocka_unit_test(test_compact_hnsw),
-	    cmocka_unit_test(test_gc),		cmocka_unit_test(test_failed_commit_keeps_epoch),
+	    cmocka_unit_test(test_flat),
+	    cmocka_unit_test(test_ivf),
+	    cmocka_unit_test(test_hnsw),
+	    cmocka_unit_test(test_second_writer_and_old_reader),
+	    cmocka_unit_test(test_rollback),
+	    cmocka_unit_test(test_compact_flat),
+	    cmocka_unit_test(test_compact_ivf),
+	    cmocka_unit_test(test_compact_hnsw),
+	    cmocka_unit_test(test_gc),
+	    cmocka_unit_test(test_lock_race),
+	    cmocka_unit_test(test_failed_commit_keeps_epoch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
