@@ -282,6 +282,12 @@ vc_err vc_fs_refresh(vc_fs *fs, bool *changed)
 		return VC_OK;
 	pthread_mutex_lock(&fs->current_lock);
 	old = fs->current;
+	/* Two refreshes (the timer and a commit) may race: never go back to an older epoch. */
+	if (snapshot->manifest->epoch <= old->manifest->epoch) {
+		pthread_mutex_unlock(&fs->current_lock);
+		vc_fs_snapshot_put(fs, snapshot);
+		return VC_OK;
+	}
 	fs->current = snapshot;
 	pthread_mutex_unlock(&fs->current_lock);
 	vc_fs_log(LOG_INFO, "now serving epoch %llu (%zu chunks)",
