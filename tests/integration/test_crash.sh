@@ -23,6 +23,8 @@ cd "$WORK"
 "$VCHUNK" --help | grep -q "^  add " ||
 	fail "this vchunk has no 'add' command: the write path (add, delete, update, compact, gc) is missing"
 
+# the rollback record (highest epoch seen) of this test's processes
+export XDG_STATE_HOME=$WORK/state
 "$VCHUNK" keygen key >/dev/null
 # more planned commits than the target: a kill can land after the last one is acked
 $MODEL plan --seed "$seed" --commits $((target + 60)) --dim 8 --kinds "$kinds" plan

@@ -10,13 +10,16 @@ source "$(dirname "$0")/test_cli_common.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 MODEL="$PY $HERE/crash_model.py"
 seed=${CRASH_SEED:-4242}
-commits=${CRASH_COMMITS:-80}
+commits=${CRASH_COMMITS:-150}
 kinds=${CRASH_KINDS:-} # narrows the kinds of commit planned (default all but gc)
 cd "$WORK"
 
 "$VCHUNK" --help | grep -q "^  add " ||
 	fail "this vchunk has no 'add' command: the write path (add, delete, update, compact) is missing"
 
+# the rollback record (highest epoch seen) of this test's processes, shared by all of them
+# as a user's processes share theirs
+export XDG_STATE_HOME=$WORK/state
 "$VCHUNK" keygen key >/dev/null
 $MODEL plan --seed "$seed" --commits "$commits" --dim 8 --no-gc --kinds "$kinds" plan
 S=$WORK/session
