@@ -59,7 +59,8 @@ static vc_err corrupt(const char *what)
 	return vc_fail(VC_ERR_CORRUPT, "index/hnsw.bin: %s", what);
 }
 
-static vc_err read_map(vc_le_reader *r, vc_hnsw_tier *t, const vc_manifest *m)
+static vc_err read_map(vc_le_reader *r, vc_hnsw_tier *t, const vc_manifest *m, size_t first,
+		       size_t end)
 {
 	for (uint64_t i = 0; i < t->count; i++) {
 		vc_hnsw_node_loc *n = &t->map[i];
@@ -70,8 +71,8 @@ static vc_err read_map(vc_le_reader *r, vc_hnsw_tier *t, const vc_manifest *m)
 		vc_le_get_u32(r, &n->row_in_frame);
 		vc_le_get_u32(r, &n->sealed_len);
 		vc_le_get_u64(r, &n->offset);
-		if (n->chunk_index >= m->chunk_count)
-			return corrupt("a node names a chunk the manifest does not list");
+		if (n->chunk_index < first || n->chunk_index >= end)
+			return corrupt("a node names a chunk the graph does not cover");
 		ref = &m->chunks[n->chunk_index].object;
 		if (n->frame_index == 0 || n->frame_index >= ref->frame_count ||
 		    n->offset > ref->byte_size || n->sealed_len > ref->byte_size - n->offset)
@@ -83,6 +84,14 @@ static vc_err read_map(vc_le_reader *r, vc_hnsw_tier *t, const vc_manifest *m)
 vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *manifest,
 			   vc_hnsw_tier **out)
 {
+	return vc_hnsw_tier_decode_chunks(data, len, manifest, 0,
+					  vc_manifest_indexed_chunks(manifest), out);
+}
+
+vc_err vc_hnsw_tier_decode_chunks(const uint8_t *data, size_t len, const vc_manifest *manifest,
+				  size_t first, size_t end, vc_hnsw_tier **out)
+{
+	uint64_t rows = 0;
 	vc_le_reader r = {data, len};
 	uint64_t graph_len = 0;
 	uint8_t magic[8];
@@ -90,12 +99,16 @@ vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *m
 	vc_err err;
 
 	*out = NULL;
+	if (end > manifest->chunk_count || first > end)
+		return corrupt("covers chunks the manifest does not list");
+	for (size_t c = first; c < end; c++)
+		rows += manifest->chunks[c].vector_count;
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory loading index/hnsw.bin");
 	if (!vc_le_get_bytes(&r, magic, 8) || memcmp(magic, TIER_MAGIC, 8) != 0 ||
 	    !vc_le_get_u64(&r, &t->count) || !vc_le_get_u64(&r, &graph_len) || graph_len > r.left ||
-	    t->count != vc_manifest_indexed_rows(manifest) || t->count > (r.left - graph_len) / NODE_BYTES ||
+	    t->count != rows || t->count > (r.left - graph_len) / NODE_BYTES ||
 	    t->count * NODE_BYTES != r.left - graph_len) {
 		err = corrupt("sizes do not match the object or the manifest");
 		goto fail;
@@ -115,7 +128,7 @@ vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *m
 		err = vc_fail(VC_ERR_NOMEM, "out of memory loading index/hnsw.bin");
 		goto fail;
 	}
-	err = read_map(&r, t, manifest);
+	err = read_map(&r, t, manifest, first, end);
 	if (err != VC_OK)
 		goto fail;
 	t->memory_bytes = sizeof(*t) + vc_hnsw_memory(t->hnsw) + t->count * sizeof(*t->map);
@@ -255,14 +268,25 @@ static vc_err build_hits(hnsw_search *s, vc_results *out)
 vc_err vc_search_hnsw(vc_session *session, const vc_manifest *manifest, const vc_query *query,
 		      vc_results *out)
 {
-	uint64_t started = vc_session_now_ns();
-	hnsw_search s = {.session = session, .manifest = manifest, .query = query};
+	const vc_hnsw_tier *tier;
 	vc_err err;
 
 	memset(out, 0, sizeof(*out));
-	err = vc_session_hnsw_tier(session, manifest, &s.tier);
-	if (err == VC_OK)
-		err = vc_session_tombstones(session, manifest, &s.deleted);
+	err = vc_session_hnsw_tier(session, manifest, &tier);
+	if (err != VC_OK)
+		return err;
+	return vc_search_hnsw_tier(session, manifest, tier, query, out);
+}
+
+vc_err vc_search_hnsw_tier(vc_session *session, const vc_manifest *manifest,
+			   const vc_hnsw_tier *tier, const vc_query *query, vc_results *out)
+{
+	uint64_t started = vc_session_now_ns();
+	hnsw_search s = {.session = session, .manifest = manifest, .query = query, .tier = tier};
+	vc_err err;
+
+	memset(out, 0, sizeof(*out));
+	err = vc_session_tombstones(session, manifest, &s.deleted);
 	if (err != VC_OK)
 		return err;
 	s.room = manifest->total_vectors < query->k ? (size_t)manifest->total_vectors : query->k;

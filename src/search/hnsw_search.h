@@ -35,6 +35,14 @@ vc_err vc_hnsw_tier_encode(vc_hnsw *hnsw, const vc_hnsw_node_loc *map, uint64_t 
 vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *manifest,
 			   vc_hnsw_tier **out);
 
+/**
+ * As vc_hnsw_tier_decode for a graph over the rows of chunks [first, end)
+ * of @p manifest (the recent tier of a changed session: its last
+ * recent_chunks chunks): the node count must equal their rows.
+ */
+vc_err vc_hnsw_tier_decode_chunks(const uint8_t *data, size_t len, const vc_manifest *manifest,
+				  size_t first, size_t end, vc_hnsw_tier **out);
+
 void vc_hnsw_tier_free(vc_hnsw_tier *tier);
 
 /**
@@ -46,5 +54,9 @@ void vc_hnsw_tier_free(vc_hnsw_tier *tier);
  */
 vc_err vc_search_hnsw(vc_session *session, const vc_manifest *manifest, const vc_query *query,
 		      vc_results *out);
+
+/** As vc_search_hnsw over @p tier (a graph of @p manifest's snapshot, e.g. its recent tier). */
+vc_err vc_search_hnsw_tier(vc_session *session, const vc_manifest *manifest,
+			   const vc_hnsw_tier *tier, const vc_query *query, vc_results *out);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "search/flat.h"
 #include "search/recent.h"
+#include "session/recent_tier.h"
 #include "util/error_i.h"
 
 /* Is public score a better than b for this metric (l2: smaller distance)? */
@@ -49,6 +50,7 @@ vc_err vc_search_with_recent(vc_session *session, const vc_manifest *manifest,
 			     vc_results *out)
 {
 	vc_results indexed = {0}, recent = {0};
+	const vc_hnsw_tier *graph = NULL;
 	vc_err err;
 
 	err = index_search(session, manifest, query, &indexed);
@@ -56,8 +58,13 @@ vc_err vc_search_with_recent(vc_session *session, const vc_manifest *manifest,
 		*out = indexed;
 		return err;
 	}
-	err = vc_search_flat_from(session, manifest, query, vc_manifest_indexed_chunks(manifest),
-				  &recent);
+	/* The recent tier's graph when the manifest has one, else an exact scan of its chunks. */
+	err = vc_session_recent_tier(session, manifest, &graph);
+	if (err == VC_OK && graph != NULL)
+		err = vc_search_hnsw_tier(session, manifest, graph, query, &recent);
+	else if (err == VC_OK)
+		err = vc_search_flat_from(session, manifest, query,
+					  vc_manifest_indexed_chunks(manifest), &recent);
 	if (err == VC_OK) {
 		memset(out, 0, sizeof(*out));
 		err = merge(manifest->metric, query->k, &indexed, &recent, out);

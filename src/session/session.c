@@ -346,6 +346,7 @@ static void snapshot_free(vc_snapshot *snap)
 	vc_ivf_dir_free(snap->ivf_dir);
 	vc_hnsw_tier_free(snap->hnsw_tier);
 	vc_tombstones_free(snap->tombstones);
+	vc_hnsw_tier_free(snap->recent_tier);
 	vc_manifest_free(snap->manifest);
 	free(snap);
 }

@@ -28,6 +28,7 @@ typedef struct vc_snapshot {
 	struct vc_ivf_dir *ivf_dir;	/* index/ivf.bin, loaded at the first IVF query */
 	struct vc_hnsw_tier *hnsw_tier; /* index/hnsw.bin, loaded at the first HNSW query */
 	struct vc_tombstones *tombstones; /* index/deleted-N.bin, loaded at the first read */
+	struct vc_hnsw_tier *recent_tier; /* index/recent-N.bin, loaded at the first query */
 	uint64_t refs;			/* readers holding it, plus one while it is current */
 	struct vc_snapshot *next;
 } vc_snapshot;

@@ -8,6 +8,7 @@
 
 #include "format/chunk_codec.h"
 #include "format/manifest_codec.h"
+#include "session/recent_tier.h"
 #include "session/session_i.h"
 #include "session/tombstones.h"
 #include "session/txn_state.h"
@@ -19,7 +20,37 @@ typedef struct commit_state {
 	vc_txn *txn;
 	vc_manifest *next; /* the new epoch, built on a copy of the base */
 	uint64_t epoch;
+	vc_hnsw_node_loc *nodes; /* where each added row was stored, for the recent graph */
+	size_t node_count;
 } commit_state;
+
+/* Record where rows [from, to) of the chunk just sealed (at index @p chunk_index) lie. */
+static vc_err record_nodes(commit_state *cs, uint32_t chunk_index, const vc_object_ctx *ctx,
+			   const vc_bytes *stored, size_t rows)
+{
+	uint32_t frame_rows = vc_writer_frame_rows(cs->next->dim);
+	vc_frame_loc *locs = NULL;
+	uint32_t frames = 0;
+	vc_err err;
+
+	err = vc_envelope_frames(ctx, stored->data, stored->len, &locs, &frames);
+	for (size_t i = 0; i < rows && err == VC_OK; i++) {
+		vc_hnsw_node_loc *n = &cs->nodes[cs->node_count++];
+		uint32_t frame = 1 + (uint32_t)(i / frame_rows);
+
+		if (frame >= frames) {
+			err = vc_fail(VC_ERR_CORRUPT, "a new chunk has fewer frames than its rows need");
+			break;
+		}
+		n->chunk_index = chunk_index;
+		n->frame_index = frame;
+		n->row_in_frame = (uint32_t)(i % frame_rows);
+		n->sealed_len = locs[frame].sealed_len;
+		n->offset = locs[frame].offset;
+	}
+	free(locs);
+	return err;
+}
 
 static vc_err ref_from_stored(const char *path, const vc_bytes *stored, vc_object_ref *ref)
 {
@@ -76,6 +107,8 @@ static vc_err write_chunk(commit_state *cs, size_t from, size_t to)
 	if (err == VC_OK)
 		err = ref_from_stored(path, &stored, &ref->object);
 	if (err == VC_OK)
+		err = record_nodes(cs, (uint32_t)m->chunk_count, &ctx, &stored, to - from);
+	if (err == VC_OK)
 		err = vc_store_put(txn->session->store, path, stored.data, stored.len);
 	vc_bytes_free(&stored);
 	if (err != VC_OK) {
@@ -93,15 +126,21 @@ static vc_err write_chunks(commit_state *cs)
 	size_t added = 0;
 	vc_err err = VC_OK;
 
+	cs->nodes = malloc((cs->txn->add_count + 1) * sizeof(*cs->nodes));
+	if (cs->nodes == NULL)
+		return vc_fail(VC_ERR_NOMEM, "out of memory for %zu new rows", cs->txn->add_count);
 	for (size_t from = 0; from < cs->txn->add_count && err == VC_OK; from += size) {
 		size_t to = from + size < cs->txn->add_count ? from + size : cs->txn->add_count;
 
 		err = write_chunk(cs, from, to);
 		added += err == VC_OK;
 	}
-	/* The recent tier matters to sessions whose index covers a fixed set of chunks. */
+	/* The recent tier matters to sessions whose index covers a fixed set of chunks; those
+	 * with an approximate index get its rows in a graph too. */
 	if (cs->next->index.kind != VC_INDEX_KIND_FLAT || cs->next->index.id_shards > 0)
 		cs->next->recent_chunks += (uint32_t)added;
+	if (err == VC_OK && added > 0 && cs->next->index.kind != VC_INDEX_KIND_FLAT)
+		err = vc_txn_recent_graph(cs->txn, cs->next, cs->epoch, cs->nodes, cs->node_count);
 	return err;
 }
 
@@ -286,6 +325,8 @@ static vc_err write_pending(commit_state *cs, char *path, size_t size)
 	}
 	snprintf(name, sizeof(name), VC_TOMBSTONES_PREFIX "%llu.bin", (unsigned long long)cs->epoch);
 	json_array_append_new(list, json_string(name));
+	snprintf(name, sizeof(name), VC_RECENT_TIER_PREFIX "%llu.bin", (unsigned long long)cs->epoch);
+	json_array_append_new(list, json_string(name));
 	err = vc_txn_write_pending(txn, cs->epoch, list, path, size);
 	json_decref(list);
 	return err;
@@ -331,6 +372,7 @@ vc_err vc_txn_commit(vc_txn *txn, uint64_t *epoch)
 	if (err == VC_OK && epoch != NULL)
 		*epoch = cs.epoch;
 	vc_manifest_free(cs.next);
+	free(cs.nodes);
 	vc_txn_free(txn);
 	/* The epoch is durable once its manifest is stored: a refresh that fails now (backend
 	 * trouble) does not undo it; the session catches up at its next refresh. */

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "search/hnsw_search.h"
 #include "session/session_i.h"
 #include "session/tombstones.h"
 #include "vchunk/txn.h"
@@ -55,6 +56,16 @@ vc_err vc_txn_write_pending(vc_txn *txn, uint64_t epoch, json_t *list, char *pat
  * epoch, PUT it, then store its copy manifests/epoch-E.json.
  */
 vc_err vc_txn_publish(vc_txn *txn, const vc_manifest *next);
+
+/**
+ * The recent tier's graph of @p next: the base epoch's graph (a private copy)
+ * plus one node per added row (@p nodes, in row order; the new chunks are
+ * already in next->chunks), stored as index/recent-<epoch>.bin in place of
+ * the base's. Skipped when the base has recent chunks but no graph (those
+ * stay scanned exactly).
+ */
+vc_err vc_txn_recent_graph(vc_txn *txn, vc_manifest *next, uint64_t epoch,
+			   const vc_hnsw_node_loc *nodes, size_t count);
 
 /** Free everything, release the base manifest and the lock. NULL-safe. */
 void vc_txn_free(vc_txn *txn);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "format/chunk_codec.h"
+#include "session/recent_tier.h"
 #include "session/tombstones.h"
 #include "session/verify_i.h"
 #include "util/error_i.h"
@@ -146,6 +147,17 @@ static vc_err verify_object(verify_run *run, const vc_object_ref *ref)
 	vc_err err;
 
 	err = open_object(run, ref, &plain, NULL);
+	if (err == VC_OK && ref == vc_recent_tier_ref(run->manifest)) {
+		/* The recent graph: one node per row of the recent chunks, each inside its chunk. */
+		vc_hnsw_tier *tier = NULL;
+
+		err = vc_hnsw_tier_decode_chunks(plain.data, plain.len, run->manifest,
+						 vc_manifest_indexed_chunks(run->manifest),
+						 run->manifest->chunk_count, &tier);
+		vc_hnsw_tier_free(tier);
+		vc_bytes_free(&plain);
+		return err == VC_OK ? VC_OK : vc_session_name_path(err, ref->path);
+	}
 	if (err != VC_OK || strcmp(ref->path, "metadata.cbor") != 0) {
 		vc_bytes_free(&plain);
 		return err;

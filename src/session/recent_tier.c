@@ -1,0 +1,73 @@
+/* The recent tier's graph (index/recent-<epoch>.bin): an HNSW graph over the rows of the chunks
+ * added since the index was built, loaded with each snapshot like the other index objects. */
+#include <string.h>
+
+#include "search/hnsw_search.h"
+#include "session/recent_tier.h"
+#include "session/session_i.h"
+#include "util/error_i.h"
+
+const vc_object_ref *vc_recent_tier_ref(const vc_manifest *manifest)
+{
+	size_t prefix = strlen(VC_RECENT_TIER_PREFIX);
+
+	for (size_t i = 0; i < manifest->object_count; i++)
+		if (strncmp(manifest->objects[i].path, VC_RECENT_TIER_PREFIX, prefix) == 0)
+			return &manifest->objects[i];
+	return NULL;
+}
+
+vc_err vc_recent_tier_load(vc_session *session, const vc_manifest *manifest,
+			   const vc_object_ref *ref, vc_hnsw_tier **out)
+{
+	vc_bytes plain;
+	vc_err err;
+
+	*out = NULL;
+	err = vc_session_read_object(session, manifest, ref->path, &plain);
+	if (err != VC_OK)
+		return err;
+	err = vc_hnsw_tier_decode_chunks(plain.data, plain.len, manifest,
+					 vc_manifest_indexed_chunks(manifest),
+					 manifest->chunk_count, out);
+	vc_bytes_free(&plain);
+	return err == VC_OK ? VC_OK : vc_session_name_path(err, ref->path);
+}
+
+vc_err vc_session_recent_tier(vc_session *session, const vc_manifest *manifest,
+			      const vc_hnsw_tier **tier)
+{
+	const vc_object_ref *ref = vc_recent_tier_ref(manifest);
+	vc_hnsw_tier *loaded = NULL;
+	vc_snapshot *snap;
+	vc_err err;
+
+	*tier = NULL;
+	if (ref == NULL)
+		return VC_OK;
+	pthread_mutex_lock(&session->lock);
+	for (snap = session->snapshots; snap != NULL && snap->manifest != manifest;
+	     snap = snap->next)
+		;
+	if (snap != NULL)
+		*tier = snap->recent_tier;
+	pthread_mutex_unlock(&session->lock);
+	if (snap == NULL)
+		return vc_fail(VC_ERR_INVALID, "manifest is not a snapshot of session %s",
+			       session->uri);
+	if (*tier != NULL)
+		return VC_OK;
+	/* Loaded outside the lock; two first queries may both load, the first to finish wins. */
+	err = vc_recent_tier_load(session, manifest, ref, &loaded);
+	if (err != VC_OK)
+		return err;
+	pthread_mutex_lock(&session->lock);
+	if (snap->recent_tier == NULL) {
+		snap->recent_tier = loaded;
+		loaded = NULL;
+	}
+	*tier = snap->recent_tier;
+	pthread_mutex_unlock(&session->lock);
+	vc_hnsw_tier_free(loaded);
+	return VC_OK;
+}
