@@ -178,8 +178,10 @@ static vc_err compact_steps(vc_txn *txn, char *pending, size_t size, uint64_t *e
 			    (unsigned long long)txn->base->total_vectors);
 	if (err == VC_OK)
 		err = vc_txn_publish(txn, next);
-	if (err == VC_OK)
+	if (err == VC_OK) {
 		*epoch = next->epoch;
+		vc_txn_finish_pending(txn, next, pending);
+	}
 	vc_manifest_free(next);
 	vc_writer_release(w);
 	return err;
@@ -198,8 +200,6 @@ vc_err vc_session_compact(vc_session *session, uint64_t *epoch)
 	if (err != VC_OK)
 		return err;
 	err = compact_steps(txn, pending, sizeof(pending), epoch);
-	if (err == VC_OK)
-		vc_store_remove(session->store, pending);
 	vc_txn_free(txn);
 	if (err == VC_OK && vc_session_refresh(session, NULL) != VC_OK)
 		vc_clear_error();

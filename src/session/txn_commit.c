@@ -39,7 +39,8 @@ static vc_err record_nodes(commit_state *cs, uint32_t chunk_index, const vc_obje
 		uint32_t frame = 1 + (uint32_t)(i / frame_rows);
 
 		if (frame >= frames) {
-			err = vc_fail(VC_ERR_CORRUPT, "a new chunk has fewer frames than its rows need");
+			err = vc_fail(VC_ERR_CORRUPT,
+				      "a new chunk has fewer frames than its rows need");
 			break;
 		}
 		n->chunk_index = chunk_index;
@@ -266,18 +267,60 @@ vc_err vc_txn_publish(vc_txn *txn, const vc_manifest *next)
 		err = vc_manifest_serialize(next, session->keyring, &json);
 	if (err != VC_OK)
 		return vc_fail_context(err, "writing manifest.json of %s", session->uri);
+	/* The history copy goes first: once the manifest is stored its copy exists, so gc can
+	 * always collect what only this epoch refers to. A copy of an epoch that then fails is
+	 * overwritten by the commit that does become that epoch. */
+	snprintf(copy, sizeof(copy), "manifests/epoch-%llu.json", (unsigned long long)next->epoch);
 	err = check_epoch(txn);
 	if (err == VC_OK)
-		err = vc_store_put(session->store, "manifest.json", json.data, json.len);
+		err = vc_store_put(session->store, copy, json.data, json.len);
 	if (err != VC_OK) {
 		vc_bytes_free(&json);
-		return vc_session_name_path(err, "manifest.json");
+		return vc_session_name_path(err, copy);
 	}
-	/* History for gc; a missing copy only means some old objects are never collected. */
-	snprintf(copy, sizeof(copy), "manifests/epoch-%llu.json", (unsigned long long)next->epoch);
-	vc_store_put(session->store, copy, json.data, json.len);
+	err = vc_store_put(session->store, "manifest.json", json.data, json.len);
 	vc_bytes_free(&json);
+	if (err != VC_OK)
+		return vc_session_name_path(err, "manifest.json");
 	return VC_OK;
+}
+
+/* Is @p path one of @p m's objects? */
+static bool referenced(const vc_manifest *m, const char *path)
+{
+	for (size_t i = 0; i < m->chunk_count; i++)
+		if (strcmp(m->chunks[i].object.path, path) == 0)
+			return true;
+	return vc_manifest_find(m, path) != NULL;
+}
+
+void vc_txn_finish_pending(vc_txn *txn, const vc_manifest *next, const char *path)
+{
+	vc_store *store = txn->session->store;
+	vc_bytes got = {0};
+	json_t *rec, *objects;
+
+	if (path[0] == '\0')
+		return;
+	if (vc_store_get(store, path, &got) != VC_OK) {
+		vc_clear_error();
+		return;
+	}
+	rec = json_loadb((const char *)got.data, got.len, 0, NULL);
+	vc_bytes_free(&got);
+	objects = json_object_get(rec, "objects");
+	/* Listed paths are new to this epoch: those the manifest does not name are leftovers of an
+	 * earlier attempt at it that died. The lock is ours, so none is being written now. */
+	for (size_t i = 0; i < json_array_size(objects); i++) {
+		const char *p = json_string_value(json_array_get(objects, i));
+
+		if (p != NULL && vc_object_path_valid(p) && !referenced(next, p) &&
+		    (strncmp(p, "chunks/", 7) == 0 || strncmp(p, "index/", 6) == 0))
+			vc_store_remove(store, p);
+	}
+	json_decref(rec);
+	vc_store_remove(store, path);
+	vc_clear_error();
 }
 
 vc_err vc_txn_write_pending(vc_txn *txn, uint64_t epoch, json_t *list, char *path, size_t size)
@@ -323,9 +366,11 @@ static vc_err write_pending(commit_state *cs, char *path, size_t size)
 		vc_chunk_path(cs->next->next_chunk_id + (uint32_t)i, name, sizeof(name));
 		json_array_append_new(list, json_string(name));
 	}
-	snprintf(name, sizeof(name), VC_TOMBSTONES_PREFIX "%llu.bin", (unsigned long long)cs->epoch);
+	snprintf(name, sizeof(name), VC_TOMBSTONES_PREFIX "%llu.bin",
+		 (unsigned long long)cs->epoch);
 	json_array_append_new(list, json_string(name));
-	snprintf(name, sizeof(name), VC_RECENT_TIER_PREFIX "%llu.bin", (unsigned long long)cs->epoch);
+	snprintf(name, sizeof(name), VC_RECENT_TIER_PREFIX "%llu.bin",
+		 (unsigned long long)cs->epoch);
 	json_array_append_new(list, json_string(name));
 	err = vc_txn_write_pending(txn, cs->epoch, list, path, size);
 	json_decref(list);
@@ -366,9 +411,9 @@ vc_err vc_txn_commit(vc_txn *txn, uint64_t *epoch)
 		return vc_fail(VC_ERR_INVALID, "no transaction");
 	session = txn->session;
 	err = commit_steps(&cs, pending, sizeof(pending));
-	/* Committed: the intent record is no longer needed. Failed: it stays for gc. */
-	if (err == VC_OK && pending[0] != '\0')
-		vc_store_remove(session->store, pending);
+	/* Committed: leftovers of earlier attempts go, then the record. Failed: it stays for gc. */
+	if (err == VC_OK)
+		vc_txn_finish_pending(txn, cs.next, pending);
 	if (err == VC_OK && epoch != NULL)
 		*epoch = cs.epoch;
 	vc_manifest_free(cs.next);

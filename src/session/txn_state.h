@@ -67,6 +67,13 @@ vc_err vc_txn_publish(vc_txn *txn, const vc_manifest *next);
 vc_err vc_txn_recent_graph(vc_txn *txn, vc_manifest *next, uint64_t epoch,
 			   const vc_hnsw_node_loc *nodes, size_t count);
 
+/**
+ * After @p next was published: remove what the intent record @p path lists
+ * and @p next does not name (objects of a crashed earlier attempt at the
+ * same epoch), then the record. Best effort: gc catches what remains.
+ */
+void vc_txn_finish_pending(vc_txn *txn, const vc_manifest *next, const char *path);
+
 /** Free everything, release the base manifest and the lock. NULL-safe. */
 void vc_txn_free(vc_txn *txn);
 
