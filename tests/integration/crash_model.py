@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Model of a deterministic sequence of commits, for the crash and reader tests.
 
-    crash_model.py plan --seed S --commits N --dim D [--base N] [--no-gc] [--kinds K,...] DIR
+    crash_model.py plan --seed S --commits N --dim D [--base N] [--no-gc] [--kinds K,...] [--txn] DIR
         write DIR/base.jsonl (state 0, imported), DIR/ops.tsv (commit i = line i: an op and
         its arguments) and DIR/add-I.jsonl for every add commit
     crash_model.py match DIR N EXPORT.jsonl
@@ -11,6 +11,8 @@
         the writer: runs commits START..L of the plan, each one `vchunk` process, printing
         "begin I" before and "acked I MS" after each (MS: the command's wall time); with --kill-after-ms, SIGKILLs the command
         running at that moment (and reaps it) and stops. Exit 1 when a command fails by itself.
+        With --writer EXE (a plan made with --txn), runs EXE (crash_writer.c: every commit in
+        one process through the library) and SIGKILLs that at the deadline.
     crash_model.py epochs [--min-states M] DIR RESULTS
         RESULTS holds one reader's `vchunk query` JSON lines in the order read (k at least the
         live count, so each answer is the whole live set) and, from a mount, {"epoch": E,
@@ -81,6 +83,17 @@ def apply(state, op, d):
             del s[ident]
     elif kind == "update":
         s[op[2]] = json.loads(op[3])
+    elif kind == "txn":
+        with open(os.path.join(d, op[2]), encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                if r["op"] == "add":
+                    assert r["id"] not in s, "plan adds a live id"
+                    s[r["id"]] = r.get("metadata")
+                elif r["op"] == "delete":
+                    del s[r["id"]]
+                else:
+                    s[r["id"]] = r["metadata"]
     elif kind not in ("compact", "gc"):
         sys.exit("crash_model.py: unknown op %r" % kind)
     return s
@@ -128,7 +141,24 @@ def plan(args):
                 break
         if kind not in kinds or len(ids) < 8:
             kind = "add"
-        if kind == "add":
+        if args.txn and kind not in ("compact", "gc"):
+            name = "txn-%d.jsonl" % i
+            with open(os.path.join(args.dir, name), "w", encoding="utf-8") as f:
+                for j in range(rng.randint(1, 4)):
+                    ident = "v%d-%d" % (i, j)
+                    live[ident] = {"c": i, "g": j % 4}
+                    r = json.loads(row(ident, live[ident]))
+                    f.write(json.dumps(dict(r, op="add")) + "\n")
+                for ident in rng.sample(ids, rng.randint(0, 2)):
+                    del live[ident]
+                    f.write(json.dumps({"op": "delete", "id": ident}) + "\n")
+                if rng.random() < 0.5:
+                    ident = rng.choice([k for k in ids if k in live])
+                    live[ident] = {"c": i, "g": 9, "updated": True}
+                    f.write(json.dumps({"op": "update", "id": ident, "metadata": live[ident]})
+                            + "\n")
+            ops.append([str(i), "txn", name])
+        elif kind == "add":
             name = "add-%d.jsonl" % i
             with open(os.path.join(args.dir, name), "w", encoding="utf-8") as f:
                 for j in range(rng.randint(2, 6)):
@@ -251,6 +281,52 @@ def command(vchunk, op, d, session, key):
     return [vchunk, kind, *k, session]
 
 
+def run_writer(args):
+    """Run the library writer (crash_writer) from START; SIGKILL it at the deadline."""
+    import selectors
+    cmd = [args.writer, args.session, args.key, args.dir, str(args.start)]
+    if args.last < (1 << 62):
+        cmd.append(str(args.last))
+    p = subprocess.Popen(cmd,
+                         stdout=subprocess.PIPE, text=True)
+    # the deadline counts from the first "begin" (the session is open by then), else 30 s
+    kill_at = None if args.kill_after_ms < 0 else args.kill_after_ms / 1000
+    deadline = None if kill_at is None else time.monotonic() + 30
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    last = ""
+    began = None
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            p.kill()
+            p.wait()
+            break
+        if not sel.select(left):
+            continue
+        line = p.stdout.readline()
+        if not line:
+            break
+        last = line.strip()
+        if last.startswith("begin"):
+            if kill_at is not None and began is None:
+                deadline = time.monotonic() + kill_at
+            began = time.monotonic()
+        elif last.startswith("acked"):
+            last = "%s %.0f" % (last, (time.monotonic() - began) * 1000)
+        print(last, flush=True)
+    # what the writer printed before it died is still in the pipe
+    for line in p.stdout:
+        print(line.rstrip("\n"), flush=True)
+        last = line.strip()
+    rc = p.wait()
+    if rc < 0:
+        print("killed in commit %s" % last.split()[1] if last.startswith("begin")
+              else "killed between commits", flush=True)
+        return 0
+    return 1 if rc != 0 else 0
+
+
 def run(args):
     """Run commits START.. as `vchunk` processes; SIGKILL the running one at the deadline
     (counted from the start of the first command, not of this interpreter)."""
@@ -295,6 +371,9 @@ def main():
     a.add_argument("--commits", type=int, required=True)
     a.add_argument("--dim", type=int, default=8)
     a.add_argument("--base", type=int, default=40)
+    a.add_argument("--txn", action="store_true",
+                   help="commits for crash_writer: each one transaction of adds, deletes and "
+                   "an update (txn-I.jsonl), besides compact and gc")
     a.add_argument("--kinds", default="",
                    help="comma-separated kinds of commit to plan (default all)")
     a.add_argument("--no-gc", action="store_true",
@@ -310,6 +389,7 @@ def main():
     a.add_argument("--min-states", type=int, default=1)
     a = sub.add_parser("run")
     a.add_argument("--vchunk", required=True)
+    a.add_argument("--writer", help="crash_writer executable: commits through the library")
     a.add_argument("--kill-after-ms", type=float, default=-1)
     a.add_argument("--last", type=int, default=1 << 62)
     a.add_argument("dir")
@@ -320,7 +400,7 @@ def main():
     if args.cmd == "plan":
         return plan(args) or 0
     if args.cmd == "run":
-        return run(args)
+        return run_writer(args) if args.writer else run(args)
     return match(args) if args.cmd == "match" else epochs(args)
 
 

@@ -6,12 +6,23 @@
 # being written (ids, bit-exact vectors, metadata); the writer then restarts from the state
 # found (it must get past any lock the killed writer left). At least 200 commits in all.
 #
-#   test_crash.sh dir|s5
+#   test_crash.sh dir|s5 [cli|lib]
+# cli (default): each commit one `vchunk add|delete|update|compact|gc` process, killed by the
+# runner; lib: CRASH_WRITER (crash_writer.c) commits every step in one process through
+# vc_txn_* (each commit adds, deletes and updates at once) and is killed as a whole.
 # Environment: CRASH_SEED, CRASH_COMMITS (200), CRASH_BUDGET_S (170); CRASH_KINDS narrows the
 # kinds of commit planned (default all: add,delete,delete-filter,update,compact,gc).
 set -euo pipefail
 source "$(dirname "$0")/test_cli_common.sh"
-backend=${1:?usage: test_crash.sh dir|s5}
+backend=${1:?usage: test_crash.sh dir|s5 [cli|lib]}
+writer=${2:-cli}
+WRITER_ARGS=()
+TXN=()
+if [ "$writer" = lib ]; then
+	: "${CRASH_WRITER:?set CRASH_WRITER to the built crash_writer}"
+	WRITER_ARGS=(--writer "$CRASH_WRITER")
+	TXN=(--txn)
+fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 MODEL="$PY $HERE/crash_model.py"
 seed=${CRASH_SEED:-20261128}
@@ -27,7 +38,7 @@ cd "$WORK"
 export XDG_STATE_HOME=$WORK/state
 "$VCHUNK" keygen key >/dev/null
 # more planned commits than the target: a kill can land after the last one is acked
-$MODEL plan --seed "$seed" --commits $((target + 60)) --dim 8 --kinds "$kinds" plan
+$MODEL plan --seed "$seed" --commits $((target + 60)) --dim 8 --kinds "$kinds" "${TXN[@]+"${TXN[@]}"}" plan
 planned=$(wc -l <plan/ops.tsv)
 case "$backend" in
 dir) S="$WORK/session" ;;
@@ -37,7 +48,7 @@ s5)
 	;;
 *) fail "unknown backend '$backend' (dir or s5)" ;;
 esac
-echo "   backend $backend, session $S, seed $seed, $planned commits planned"
+echo "   backend $backend, $writer writer, session $S, seed $seed, $planned commits planned"
 timeout 60 "$VCHUNK" import --key key --metric l2 --chunk-size 16 plan/base.jsonl "$S" >/dev/null
 
 # check_state N: the session verifies and holds state N or N+1; sets FOUND to the one it holds.
@@ -56,7 +67,7 @@ epoch_of() {
 }
 
 step "calibration: commits 1-6 without a kill, timed"
-timeout 60 $MODEL run --vchunk "$VCHUNK" --last 6 plan "$S" key 1 >calib.out 2>calib.err || {
+timeout 60 $MODEL run --vchunk "$VCHUNK" "${WRITER_ARGS[@]+"${WRITER_ARGS[@]}"}" --last 6 plan "$S" key 1 >calib.out 2>calib.err || {
 	cat calib.err >&2
 	fail "the writer failed without being killed"
 }
@@ -85,7 +96,7 @@ while [ "$next" -le "$target" ]; do
 	run=$((run + 1))
 	ms=$((RANDOM % (kill_max + 1)))
 	# the runner SIGKILLs the vchunk command running ms after its start and reaps it at once
-	timeout 120 $MODEL run --vchunk "$VCHUNK" --kill-after-ms "$ms" plan "$S" key "$next" \
+	timeout 120 $MODEL run --vchunk "$VCHUNK" "${WRITER_ARGS[@]+"${WRITER_ARGS[@]}"}" --kill-after-ms "$ms" plan "$S" key "$next" \
 		>run.out 2>run.err || {
 		cat run.err >&2
 		fail "the writer failed on its own in run $run (started at commit $next)"
@@ -120,7 +131,7 @@ echo "   $kills kills ($mid inside a commit, $ahead of those after its manifest 
 [ "$mid" -ge 10 ] || fail "only $mid of $kills kills landed inside a commit"
 
 step "after the last kill: a clean writer finishes the plan's next commits, gc, verify"
-timeout 60 $MODEL run --vchunk "$VCHUNK" --last $((next + 4)) plan "$S" key "$next" \
+timeout 60 $MODEL run --vchunk "$VCHUNK" "${WRITER_ARGS[@]+"${WRITER_ARGS[@]}"}" --last $((next + 4)) plan "$S" key "$next" \
 	>final.out 2>final.err || {
 	cat final.err >&2
 	fail "the writer failed after the last kill"
