@@ -55,7 +55,7 @@ for n in range(5):
 for n in range(3):
     jsonl("batch-10k-%d.jsonl" % n, "b10k%d" % n, draw(10000))
 jsonl("add-10k.jsonl", "c", draw(count // 10))
-for n in range(small):
+for n in range(2 * small):
     jsonl("small-%d.jsonl" % n, "s%d" % n, draw(10))
 PYEOF
 "$VCHUNK" keygen key >/dev/null
@@ -81,9 +81,41 @@ timed import.ms "$VCHUNK" import --key key base.fvecs session
 echo "write: 5 adds of 1,000 and 3 adds of 10,000 vectors"
 for n in 0 1 2 3 4; do timed add1k.ms "$VCHUNK" add --key key session "batch-1k-$n.jsonl"; done
 for n in 0 1 2; do timed add10k.ms "$VCHUNK" add --key key session "batch-10k-$n.jsonl"; done
-echo "write: $SMALL small commits (add of 10 vectors), $SMALL deletes of one id"
-for n in $(seq 0 $((SMALL - 1))); do timed small.ms "$VCHUNK" add --key key session "small-$n.jsonl"; done
-for n in $(seq 0 $((SMALL - 1))); do timed del.ms "$VCHUNK" delete --key key session "$n"; done
+# small_commits FROM TAG: SMALL adds of 10 vectors (files FROM..), then SMALL deletes of one id
+small_commits() {
+	local n
+	for n in $(seq "$1" $(($1 + SMALL - 1))); do
+		timed "small-$2.ms" "$VCHUNK" add --key key session "small-$n.jsonl"
+	done
+	for n in $(seq "$1" $(($1 + SMALL - 1))); do
+		timed "del-$2.ms" "$VCHUNK" delete --key key session "$n"
+	done
+}
+echo "write: $SMALL small commits (add of 10 vectors) and $SMALL deletes of one id"
+small_commits 0 recent
+echo "write: compaction of that session, then the small commits again"
+/usr/bin/time -v "$VCHUNK" compact --key key session >big-compact.out 2>big-compact.time
+small_commits "$SMALL" compacted
+# read_mb CMD...: MB (10^6 bytes) CMD read from files under session/ (strace; fds tracked
+# from open to close)
+read_mb() {
+	strace -f -e trace=openat,read,pread64,close -o trace.txt "$@" >/dev/null 2>&1 || true
+	awk '
+		{ sub(/^[0-9]+ +/, "") }
+		/^openat\(/ { split($0, q, "\""); if (q[2] ~ /^session\//) fd[$NF] = 1 }
+		/^close\(/ { split($0, a, "[()]"); delete fd[a[2]] }
+		/^(read|pread64)\(/ { split($0, a, "[(,]"); if (a[2] in fd && $NF ~ /^[0-9]+$/) s += $NF }
+		END { printf "%.1f", s / 1e6 }' trace.txt
+}
+reads=""
+if command -v strace >/dev/null; then
+	sed 's/"s\([0-9]*\)-/"r\1-/' "small-0.jsonl" >probe.jsonl
+	add_mb=$(read_mb "$VCHUNK" add --key key session probe.jsonl)
+	del_mb=$(read_mb "$VCHUNK" delete --key key session r0-0)
+	stored_mb=$(du -sm session/chunks | cut -f1)
+	reads="Bytes read from the session's files by one more such commit (strace): $add_mb MB for
+an add of 10 vectors, $del_mb MB for a delete of 1 id; its chunks hold $stored_mb MiB."
+fi
 epoch=$("$VCHUNK" inspect session | awk '$1 == "epoch" { print $2 }')
 live=$("$VCHUNK" inspect session | awk '$1 == "vectors" { print $2 }')
 
@@ -92,9 +124,16 @@ echo "write: compaction at 100K (90K imported, 10K added, 1K deleted)"
 "$VCHUNK" add --key key session100 add-10k.jsonl >/dev/null
 "$VCHUNK" delete --key key session100 $(seq 0 999) >/dev/null
 /usr/bin/time -v "$VCHUNK" compact --key key session100 >compact.out 2>compact.time
-compact_s=$(sed -n 's/^\s*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' compact.time |
-	awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
-compact_rss=$(($(sed -n 's/^\s*Maximum resident set size (kbytes): //p' compact.time) / 1024))
+# wall FILE / rss FILE: seconds and MiB from a /usr/bin/time -v report
+wall() {
+	sed -n 's/^\s*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$1" |
+		awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }'
+}
+rss() { echo $(($(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$1") / 1024)); }
+compact_s=$(wall compact.time)
+compact_rss=$(rss compact.time)
+big_compact_s=$(wall big-compact.time)
+big_compact_rss=$(rss big-compact.time)
 "$VCHUNK" verify --key key session100 >/dev/null
 compact_live=$("$VCHUNK" inspect session100 | awk '$1 == "vectors" { print $2 }')
 timed compact2.ms "$VCHUNK" compact --key key session100
@@ -111,8 +150,10 @@ cat recall.out
 read -r imp _ <<<"$(stats import.ms)"
 read -r a1_med _ a1_min a1_max <<<"$(stats add1k.ms)"
 read -r a10_med _ a10_min a10_max <<<"$(stats add10k.ms)"
-read -r s_med s_p99 s_min s_max <<<"$(stats small.ms)"
-read -r d_med d_p99 d_min d_max <<<"$(stats del.ms)"
+read -r s_med s_p99 s_min s_max <<<"$(stats small-recent.ms)"
+read -r d_med d_p99 d_min d_max <<<"$(stats del-recent.ms)"
+read -r s2_med s2_p99 s2_min s2_max <<<"$(stats small-compacted.ms)"
+read -r d2_med d2_p99 d2_min d2_max <<<"$(stats del-compacted.ms)"
 read -r c2 _ <<<"$(stats compact2.ms)"
 rate() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%.0f", n / (ms / 1000) }'; }
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -147,14 +188,18 @@ text is part of each add's time).
 
 ### Small commits
 
-After those adds, $SMALL commits of each kind, one after the other.
+$SMALL commits of each kind, one after the other: first right after those adds (the 35,000
+added vectors still in the recent tier), then again after \`vchunk compact\` of the session
+($big_compact_s s, peak $big_compact_rss MiB).
 
-| commit | p50 | p99 | min – max |
-|---|---|---|---|
-| \`vchunk add\` of 10 vectors | $s_med ms | $s_p99 ms | $s_min – $s_max ms |
-| \`vchunk delete\` of 1 id | $d_med ms | $d_p99 ms | $d_min – $d_max ms |
+| commit | session | p50 | p99 | min – max |
+|---|---|---|---|---|
+| \`vchunk add\` of 10 vectors | recent tier of 35K | $s_med ms | $s_p99 ms | $s_min – $s_max ms |
+| \`vchunk delete\` of 1 id | recent tier of 35K | $d_med ms | $d_p99 ms | $d_min – $d_max ms |
+| \`vchunk add\` of 10 vectors | compacted | $s2_med ms | $s2_p99 ms | $s2_min – $s2_max ms |
+| \`vchunk delete\` of 1 id | compacted | $d2_med ms | $d2_p99 ms | $d2_min – $d2_max ms |
 
-The session then holds $live live vectors at epoch $epoch.
+The session then holds $live live vectors at epoch $epoch. $reads
 
 ### Compaction at 100K
 
