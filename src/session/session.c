@@ -187,49 +187,86 @@ static vc_err snapshot_new(vc_manifest *manifest, vc_snapshot **out)
 	return VC_OK;
 }
 
-/* Parse, key and authenticate manifest.json; the first snapshot of a new session. */
-static vc_err open_manifest(vc_session *session, const vc_open_options *options)
+/*
+ * Read, parse, key and authenticate manifest.json, then compare its epoch with
+ * the rollback record. VC_ERR_AUTH from that comparison sets *stale.
+ */
+static vc_err read_first_manifest(vc_session *session, const vc_open_options *options,
+				  vc_manifest **out, bool *stale)
 {
 	vc_manifest *manifest = NULL;
 	vc_bytes json;
 	vc_err err;
 
+	*stale = false;
 	err = read_manifest(session, &json);
 	if (err != VC_OK)
 		return err;
 	err = vc_manifest_parse((const char *)json.data, json.len, &manifest);
 	if (err != VC_OK) {
 		vc_fail_context(err, "%s", session->uri);
-		goto fail_json;
+		goto fail;
 	}
-	err = load_keyring(session->uri, manifest, options, &session->keyring);
-	if (err != VC_OK)
-		goto fail_manifest;
-	err = check_manifest(session, &json, manifest);
+	/* Keyed once: a passphrase costs an Argon2id run. */
+	if (session->keyring == NULL)
+		err = load_keyring(session->uri, manifest, options, &session->keyring);
 	if (err == VC_OK)
-		err = vc_epochs_path(options->epoch_file, &session->epoch_file);
-	session->allow_rollback = options->allow_rollback;
+		err = check_manifest(session, &json, manifest);
+	if (err != VC_OK)
+		goto fail;
 	/* Only an authenticated epoch is compared with (and recorded in) the rollback record. */
-	if (err == VC_OK)
-		err = vc_epochs_check(session->epoch_file, manifest->session_id, manifest->epoch,
-				      session->allow_rollback, session->uri);
+	err = vc_epochs_check(session->epoch_file, manifest->session_id, manifest->epoch,
+			      session->allow_rollback, session->uri);
+	*stale = err == VC_ERR_AUTH;
 	if (err != VC_OK)
-		goto fail_manifest;
+		goto fail;
+	vc_bytes_free(&json);
+	*out = manifest;
+	return VC_OK;
+
+fail:
+	vc_manifest_free(manifest);
+	vc_bytes_free(&json);
+	return err;
+}
+
+/* The first snapshot of a new session. */
+static vc_err open_manifest(vc_session *session, const vc_open_options *options)
+{
+	vc_manifest *manifest = NULL;
+	bool stale = false;
+	vc_err err;
+	int tries;
+
+	err = vc_epochs_path(options->epoch_file, &session->epoch_file);
+	if (err != VC_OK)
+		return err;
+	session->allow_rollback = options->allow_rollback;
+	/*
+	 * Another process may commit, and another reader record the new epoch, between our
+	 * read of manifest.json and our look at the record: an epoch one behind then looks
+	 * like a rollback. Read again before calling it one.
+	 */
+	for (tries = 0; tries < 3; tries++) {
+		err = read_first_manifest(session, options, &manifest, &stale);
+		if (!stale)
+			break;
+	}
+	if (err != VC_OK)
+		goto fail;
 	err = snapshot_new(manifest, &session->current);
 	if (err != VC_OK)
 		goto fail_manifest;
 	session->snapshots = session->current;
 	memcpy(session->session_id, manifest->session_id, VC_SESSION_ID_BYTES);
 	session->highest_epoch = manifest->epoch;
-	vc_bytes_free(&json);
 	return VC_OK;
 
 fail_manifest:
 	vc_manifest_free(manifest);
+fail:
 	free(session->epoch_file);
 	session->epoch_file = NULL;
-fail_json:
-	vc_bytes_free(&json);
 	return err;
 }
 
@@ -405,16 +442,14 @@ static vc_err install_manifest(vc_session *session, vc_manifest *manifest, bool 
 	return VC_OK;
 }
 
-vc_err vc_session_refresh(vc_session *session, bool *changed)
+/* One refresh attempt; *stale when the rollback record holds a newer epoch. */
+static vc_err refresh_once(vc_session *session, bool *changed, bool *stale)
 {
 	vc_manifest *manifest = NULL;
-	bool dummy;
 	vc_bytes json;
 	vc_err err;
 
-	if (changed == NULL)
-		changed = &dummy;
-	*changed = false;
+	*stale = false;
 	err = read_manifest(session, &json);
 	if (err != VC_OK)
 		return err;
@@ -436,6 +471,7 @@ vc_err vc_session_refresh(vc_session *session, bool *changed)
 	/* Checked before it becomes current: a refused epoch is never served. */
 	err = vc_epochs_check(session->epoch_file, manifest->session_id, manifest->epoch,
 			      session->allow_rollback, session->uri);
+	*stale = err == VC_ERR_AUTH;
 	if (err != VC_OK)
 		goto out;
 	err = install_manifest(session, manifest, changed);
@@ -443,6 +479,24 @@ vc_err vc_session_refresh(vc_session *session, bool *changed)
 out:
 	vc_manifest_free(manifest);
 	vc_bytes_free(&json);
+	return err;
+}
+
+vc_err vc_session_refresh(vc_session *session, bool *changed)
+{
+	bool dummy, stale = false;
+	vc_err err = VC_OK;
+	int tries;
+
+	if (changed == NULL)
+		changed = &dummy;
+	*changed = false;
+	/* As in open_manifest: an epoch one behind the record may just be a commit racing us. */
+	for (tries = 0; tries < 3; tries++) {
+		err = refresh_once(session, changed, &stale);
+		if (!stale)
+			break;
+	}
 	return err;
 }
 
