@@ -64,11 +64,12 @@ vc_err vc_results_json(const vc_results *results, bool with_stats, char **text, 
 	fputc(']', out);
 	if (with_stats)
 		fprintf(out,
-			",\"stats\":{\"chunks_read\":%llu,\"bytes_read\":%llu,"
-			"\"frames_decrypted\":%llu,\"cache_hits\":%llu,\"vectors_scored\":%llu,"
-			"\"elapsed_ms\":%.3f}",
-			(unsigned long long)s->chunks_read, (unsigned long long)s->bytes_read,
-			(unsigned long long)s->frames_decrypted, (unsigned long long)s->cache_hits,
+			",\"stats\":{\"chunks_read\":%llu,\"frames_read\":%llu,\"bytes_read\":%llu,"
+			"\"frames_decrypted\":%llu,\"cache_hits\":%llu,\"lists_probed\":%llu,"
+			"\"vectors_scored\":%llu,\"elapsed_ms\":%.3f}",
+			(unsigned long long)s->chunks_read, (unsigned long long)s->frames_read,
+			(unsigned long long)s->bytes_read, (unsigned long long)s->frames_decrypted,
+			(unsigned long long)s->cache_hits, (unsigned long long)s->lists_probed,
 			(unsigned long long)s->vectors_scored, (double)s->elapsed_ns / 1e6);
 	fputs("}\n", out);
 	if (ferror(out))

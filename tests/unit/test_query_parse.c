@@ -171,7 +171,9 @@ static void test_results_json(void **state)
 	vc_hit hits[2] = {{.id = "a\"b", .score = 0.5f, .metadata = json_pack("{s:i}", "n", 1)},
 			  {.id = "c", .score = 1.0f / 3.0f, .metadata = NULL}};
 	vc_results results = {
-	    .count = 2, .hits = hits, .stats = {.chunks_read = 2, .elapsed_ns = 1500000}};
+	    .count = 2,
+	    .hits = hits,
+	    .stats = {.chunks_read = 2, .frames_read = 3, .lists_probed = 4, .elapsed_ns = 1500000}};
 	char *text;
 	size_t len;
 	json_t *parsed;
@@ -183,8 +185,9 @@ static void test_results_json(void **state)
 	assert_string_equal(
 	    text, "{\"results\":[{\"id\":\"a\\\"b\",\"score\":0.5,\"metadata\":{\"n\":1}},"
 		  "{\"id\":\"c\",\"score\":0.333333343,\"metadata\":null}],"
-		  "\"stats\":{\"chunks_read\":2,\"bytes_read\":0,\"frames_decrypted\":0,"
-		  "\"cache_hits\":0,\"vectors_scored\":0,\"elapsed_ms\":1.500}}\n");
+		  "\"stats\":{\"chunks_read\":2,\"frames_read\":3,\"bytes_read\":0,"
+		  "\"frames_decrypted\":0,\"cache_hits\":0,\"lists_probed\":4,"
+		  "\"vectors_scored\":0,\"elapsed_ms\":1.500}}\n");
 	free(text);
 	assert_int_equal(vc_results_json(&results, false, &text, &len), VC_OK);
 	parsed = json_loadb(text, len, 0, NULL);
