@@ -112,9 +112,10 @@ if command -v strace >/dev/null; then
 	sed 's/"s\([0-9]*\)-/"r\1-/' "small-0.jsonl" >probe.jsonl
 	add_mb=$(read_mb "$VCHUNK" add --key key session probe.jsonl)
 	del_mb=$(read_mb "$VCHUNK" delete --key key session r0-0)
-	stored_mb=$(du -sm session/chunks | cut -f1)
-	reads="Bytes read from the session's files by one more such commit (strace): $add_mb MB for
-an add of 10 vectors, $del_mb MB for a delete of 1 id; its chunks hold $stored_mb MiB."
+	live_mb=$(jq '[.chunks[].byte_size] | add / 1e6 | floor' session/manifest.json)
+	reads="
+Bytes read from the session's files by one more such commit (strace): $add_mb MB for an add
+of 10 vectors, $del_mb MB for a delete of 1 id; the chunks of the current epoch hold $live_mb MB."
 fi
 epoch=$("$VCHUNK" inspect session | awk '$1 == "epoch" { print $2 }')
 live=$("$VCHUNK" inspect session | awk '$1 == "vectors" { print $2 }')
