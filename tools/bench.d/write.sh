@@ -200,7 +200,7 @@ added vectors still in the recent tier), then again after \`vchunk compact\` of 
 | \`vchunk add\` of 10 vectors | compacted | $s2_med ms | $s2_p99 ms | $s2_min – $s2_max ms |
 | \`vchunk delete\` of 1 id | compacted | $d2_med ms | $d2_p99 ms | $d2_min – $d2_max ms |
 
-The session then holds $live live vectors at epoch $epoch. $reads
+The session then holds $live live vectors at epoch $epoch.$reads
 
 ### Compaction at 100K
 
