@@ -38,6 +38,31 @@ static char *lock_token(void)
 }
 
 /* Is the holder described by @p obj gone (dead pid here, or past the lease)? */
+/*
+ * Is @p pid a running process? A killed writer nobody has reaped yet is a zombie: kill(pid, 0)
+ * still succeeds for it, so look at its state in /proc as well.
+ */
+static bool process_alive(pid_t pid)
+{
+	char path[64], line[512];
+	const char *state;
+	FILE *f;
+
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return true; /* no /proc: trust kill() */
+	state = NULL;
+	if (fgets(line, sizeof(line), f) != NULL) {
+		/* "pid (comm) S ...": the state follows the last ')' (comm may hold any byte). */
+		state = strrchr(line, ')');
+	}
+	fclose(f);
+	return state == NULL || state[1] != ' ' || state[2] != 'Z';
+}
+
 static bool lock_stale(json_t *obj, const char **why)
 {
 	char host[256] = "";
@@ -48,8 +73,7 @@ static bool lock_stale(json_t *obj, const char **why)
 	long lease_s = lease != NULL ? atol(lease) : VC_LOCK_LEASE_SECONDS;
 
 	gethostname(host, sizeof(host) - 1);
-	if (holder != NULL && strcmp(holder, host) == 0 && pid > 0 && kill((pid_t)pid, 0) != 0 &&
-	    errno == ESRCH) {
+	if (holder != NULL && strcmp(holder, host) == 0 && pid > 0 && !process_alive((pid_t)pid)) {
 		*why = "its process is gone";
 		return true;
 	}

@@ -1,6 +1,8 @@
 /* Transactions: adds searchable at once, deletes never returned, updates, the writer lock,
  * concurrent commits and readers of an old epoch. */
 #include <setjmp.h>
+#include <signal.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -223,6 +225,60 @@ static void test_second_writer_and_old_reader(void **state)
 	assert_non_null(strstr(vc_last_error(), "concurrent commit"));
 	vc_session_close(a);
 	vc_session_close(b);
+	destroy(&fx);
+}
+
+/* Write a lock object naming this host and @p pid, taken now (so no lease has run out). */
+static void write_lock(const char *uri, pid_t pid)
+{
+	char path[160], host[256] = {0};
+	FILE *lf;
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(path, sizeof(path), "%s/lock", uri);
+	lf = fopen(path, "w");
+	assert_non_null(lf);
+	fprintf(lf, "{\"host\":\"%s\",\"pid\":%d,\"time\":%lld}", host, (int)pid,
+		(long long)time(NULL));
+	fclose(lf);
+}
+
+/* A writer killed but not yet reaped (a zombie) holds no lock; a live one does. */
+static void test_lock_of_zombie_broken(void **state)
+{
+	fixture fx;
+	vc_session *s;
+	vc_txn *t;
+	pid_t child;
+	int status;
+
+	(void)state;
+	create(&fx, 10, VC_INDEX_FLAT);
+	assert_int_equal(vc_session_open(fx.uri, NULL, &s), VC_OK);
+
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	write_lock(fx.uri, child);
+	assert_int_equal(vc_txn_begin(s, &t), VC_ERR_BUSY);
+	assert_non_null(strstr(vc_last_error(), "locked by pid"));
+
+	kill(child, SIGKILL);
+	/* Wait until it is a zombie, without reaping it. */
+	for (int i = 0; i < 500; i++) {
+		siginfo_t info = {0};
+
+		assert_int_equal(waitid(P_PID, (id_t)child, &info, WEXITED | WNOWAIT), 0);
+		if (info.si_pid == child)
+			break;
+	}
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	vc_txn_abort(t);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	vc_session_close(s);
 	destroy(&fx);
 }
 
@@ -577,6 +633,7 @@ int main(void)
 	    cmocka_unit_test(test_compact_hnsw),
 	    cmocka_unit_test(test_gc),
 	    cmocka_unit_test(test_lock_race),
+	    cmocka_unit_test(test_lock_of_zombie_broken),
 	    cmocka_unit_test(test_failed_commit_keeps_epoch),
 	};
 
