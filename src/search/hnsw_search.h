@@ -45,6 +45,9 @@ vc_err vc_hnsw_tier_decode_chunks(const uint8_t *data, size_t len, const vc_mani
 
 void vc_hnsw_tier_free(vc_hnsw_tier *tier);
 
+/** vc_hnsw_tier_free for a void pointer (a snapshot slot's free function). */
+void vc_hnsw_tier_free_any(void *tier);
+
 /**
  * Search an HNSW session (query validated): the graph with ef (query's, else
  * the manifest's), each candidate's row read from its frame through the

@@ -34,40 +34,28 @@ vc_err vc_recent_tier_load(vc_session *session, const vc_manifest *manifest,
 	return err == VC_OK ? VC_OK : vc_session_name_path(err, ref->path);
 }
 
+static vc_err recent_tier_loader(vc_session *session, const vc_manifest *manifest,
+				 const void *arg, void **out)
+{
+	vc_hnsw_tier *tier = NULL;
+	vc_err err = vc_recent_tier_load(session, manifest, arg, &tier);
+
+	*out = tier;
+	return err;
+}
+
 vc_err vc_session_recent_tier(vc_session *session, const vc_manifest *manifest,
 			      const vc_hnsw_tier **tier)
 {
 	const vc_object_ref *ref = vc_recent_tier_ref(manifest);
-	vc_hnsw_tier *loaded = NULL;
-	vc_snapshot *snap;
+	void *loaded;
 	vc_err err;
 
 	*tier = NULL;
 	if (ref == NULL)
 		return VC_OK;
-	pthread_mutex_lock(&session->lock);
-	for (snap = session->snapshots; snap != NULL && snap->manifest != manifest;
-	     snap = snap->next)
-		;
-	if (snap != NULL)
-		*tier = snap->recent_tier;
-	pthread_mutex_unlock(&session->lock);
-	if (snap == NULL)
-		return vc_fail(VC_ERR_INVALID, "manifest is not a snapshot of session %s",
-			       session->uri);
-	if (*tier != NULL)
-		return VC_OK;
-	/* Loaded outside the lock; two first queries may both load, the first to finish wins. */
-	err = vc_recent_tier_load(session, manifest, ref, &loaded);
-	if (err != VC_OK)
-		return err;
-	pthread_mutex_lock(&session->lock);
-	if (snap->recent_tier == NULL) {
-		snap->recent_tier = loaded;
-		loaded = NULL;
-	}
-	*tier = snap->recent_tier;
-	pthread_mutex_unlock(&session->lock);
-	vc_hnsw_tier_free(loaded);
-	return VC_OK;
+	err = vc_snapshot_lazy(session, manifest, VC_SLOT_RECENT_TIER, recent_tier_loader, ref,
+			       vc_hnsw_tier_free_any, &loaded);
+	*tier = loaded;
+	return err;
 }

@@ -380,10 +380,9 @@ static void snapshot_free(vc_snapshot *snap)
 {
 	if (snap == NULL)
 		return;
-	vc_ivf_dir_free(snap->ivf_dir);
-	vc_hnsw_tier_free(snap->hnsw_tier);
-	vc_tombstones_free(snap->tombstones);
-	vc_hnsw_tier_free(snap->recent_tier);
+	for (int slot = 0; slot < VC_SLOT_COUNT; slot++)
+		if (snap->loaded[slot] != NULL)
+			snap->free_loaded[slot](snap->loaded[slot]);
 	vc_manifest_free(snap->manifest);
 	free(snap);
 }
@@ -559,41 +558,73 @@ static vc_err load_ivf_dir(vc_session *session, const vc_manifest *manifest, vc_
 	return err;
 }
 
-vc_err vc_session_ivf_dir(vc_session *session, const vc_manifest *manifest,
-			  const struct vc_ivf_dir **dir)
+vc_err vc_snapshot_lazy(vc_session *session, const vc_manifest *manifest, vc_snapshot_slot slot,
+			vc_snapshot_load_fn load, const void *arg, void (*free_fn)(void *),
+			void **out)
 {
 	vc_snapshot *snap;
-	vc_ivf_dir *loaded = NULL;
+	void *loaded = NULL;
 	vc_err err;
 
-	*dir = NULL;
-	if (manifest->index.kind != VC_INDEX_KIND_IVF)
-		return vc_fail(VC_ERR_NOT_FOUND, "session %s has no IVF index", session->uri);
+	*out = NULL;
 	pthread_mutex_lock(&session->lock);
 	for (snap = session->snapshots; snap != NULL && snap->manifest != manifest;
 	     snap = snap->next)
 		;
 	if (snap != NULL)
-		*dir = snap->ivf_dir;
+		*out = snap->loaded[slot];
 	pthread_mutex_unlock(&session->lock);
 	if (snap == NULL)
 		return vc_fail(VC_ERR_INVALID, "manifest is not a snapshot of session %s",
 			       session->uri);
-	if (*dir != NULL)
+	if (*out != NULL)
 		return VC_OK;
-	/* Loaded outside the lock; two first queries may both load, the first to finish wins. */
-	err = load_ivf_dir(session, manifest, &loaded);
+	/* The caller holds a reference on the manifest, so snap stays alive meanwhile. */
+	err = load(session, manifest, arg, &loaded);
 	if (err != VC_OK)
 		return err;
 	pthread_mutex_lock(&session->lock);
-	if (snap->ivf_dir == NULL) {
-		snap->ivf_dir = loaded;
+	if (snap->loaded[slot] == NULL) {
+		snap->loaded[slot] = loaded;
+		snap->free_loaded[slot] = free_fn;
 		loaded = NULL;
 	}
-	*dir = snap->ivf_dir;
+	*out = snap->loaded[slot];
 	pthread_mutex_unlock(&session->lock);
-	vc_ivf_dir_free(loaded);
+	if (loaded != NULL)
+		free_fn(loaded);
 	return VC_OK;
+}
+
+static vc_err ivf_dir_loader(vc_session *session, const vc_manifest *manifest, const void *arg,
+			     void **out)
+{
+	vc_ivf_dir *dir = NULL;
+	vc_err err = load_ivf_dir(session, manifest, &dir);
+
+	(void)arg;
+	*out = dir;
+	return err;
+}
+
+static void ivf_dir_free_any(void *dir)
+{
+	vc_ivf_dir_free(dir);
+}
+
+vc_err vc_session_ivf_dir(vc_session *session, const vc_manifest *manifest,
+			  const struct vc_ivf_dir **dir)
+{
+	void *loaded;
+	vc_err err;
+
+	*dir = NULL;
+	if (manifest->index.kind != VC_INDEX_KIND_IVF)
+		return vc_fail(VC_ERR_NOT_FOUND, "session %s has no IVF index", session->uri);
+	err = vc_snapshot_lazy(session, manifest, VC_SLOT_IVF_DIR, ivf_dir_loader, NULL,
+			       ivf_dir_free_any, &loaded);
+	*dir = loaded;
+	return err;
 }
 
 static vc_err load_hnsw_tier(vc_session *session, const vc_manifest *manifest, vc_hnsw_tier **out)
@@ -611,40 +642,35 @@ static vc_err load_hnsw_tier(vc_session *session, const vc_manifest *manifest, v
 	return err;
 }
 
+static vc_err hnsw_tier_loader(vc_session *session, const vc_manifest *manifest, const void *arg,
+			       void **out)
+{
+	vc_hnsw_tier *tier = NULL;
+	vc_err err = load_hnsw_tier(session, manifest, &tier);
+
+	(void)arg;
+	*out = tier;
+	return err;
+}
+
+void vc_hnsw_tier_free_any(void *tier)
+{
+	vc_hnsw_tier_free(tier);
+}
+
 vc_err vc_session_hnsw_tier(vc_session *session, const vc_manifest *manifest,
 			    const struct vc_hnsw_tier **tier)
 {
-	vc_snapshot *snap;
-	vc_hnsw_tier *loaded = NULL;
+	void *loaded;
 	vc_err err;
 
 	*tier = NULL;
 	if (manifest->index.kind != VC_INDEX_KIND_HNSW)
 		return vc_fail(VC_ERR_NOT_FOUND, "session %s has no HNSW index", session->uri);
-	pthread_mutex_lock(&session->lock);
-	for (snap = session->snapshots; snap != NULL && snap->manifest != manifest;
-	     snap = snap->next)
-		;
-	if (snap != NULL)
-		*tier = snap->hnsw_tier;
-	pthread_mutex_unlock(&session->lock);
-	if (snap == NULL)
-		return vc_fail(VC_ERR_INVALID, "manifest is not a snapshot of session %s",
-			       session->uri);
-	if (*tier != NULL)
-		return VC_OK;
-	err = load_hnsw_tier(session, manifest, &loaded);
-	if (err != VC_OK)
-		return err;
-	pthread_mutex_lock(&session->lock);
-	if (snap->hnsw_tier == NULL) {
-		snap->hnsw_tier = loaded;
-		loaded = NULL;
-	}
-	*tier = snap->hnsw_tier;
-	pthread_mutex_unlock(&session->lock);
-	vc_hnsw_tier_free(loaded);
-	return VC_OK;
+	err = vc_snapshot_lazy(session, manifest, VC_SLOT_HNSW_TIER, hnsw_tier_loader, NULL,
+			       vc_hnsw_tier_free_any, &loaded);
+	*tier = loaded;
+	return err;
 }
 
 void vc_session_get_stats(vc_session *session, vc_session_stats *out)

@@ -23,15 +23,41 @@
  * current or still referenced on a list; vc_session_manifest_put finds the
  * snapshot by its manifest pointer.
  */
+struct vc_ivf_dir;
+struct vc_hnsw_tier;
+struct vc_tombstones;
+
+/** Structures a snapshot loads from its index objects at first use and keeps. */
+typedef enum vc_snapshot_slot {
+	VC_SLOT_IVF_DIR,     /* index/ivf.bin: centroids and list directory */
+	VC_SLOT_HNSW_TIER,   /* index/hnsw.bin: the HNSW index of an hnsw session */
+	VC_SLOT_TOMBSTONES,  /* index/deleted-N.bin: deleted rows */
+	VC_SLOT_RECENT_TIER, /* index/recent-N.bin: HNSW over rows added since compaction */
+	VC_SLOT_COUNT
+} vc_snapshot_slot;
+
 typedef struct vc_snapshot {
 	vc_manifest *manifest;
-	struct vc_ivf_dir *ivf_dir;	/* index/ivf.bin, loaded at the first IVF query */
-	struct vc_hnsw_tier *hnsw_tier; /* index/hnsw.bin, loaded at the first HNSW query */
-	struct vc_tombstones *tombstones; /* index/deleted-N.bin, loaded at the first read */
-	struct vc_hnsw_tier *recent_tier; /* index/recent-N.bin, loaded at the first query */
-	uint64_t refs;			/* readers holding it, plus one while it is current */
+	void *loaded[VC_SLOT_COUNT];		    /* NULL until first use */
+	void (*free_loaded[VC_SLOT_COUNT])(void *); /* how to free each loaded structure */
+	uint64_t refs; /* readers holding it, plus one while it is current */
 	struct vc_snapshot *next;
 } vc_snapshot;
+
+/** Loads one snapshot structure; @p arg is the caller's (e.g. the object reference). */
+typedef vc_err (*vc_snapshot_load_fn)(vc_session *session, const vc_manifest *manifest,
+				      const void *arg, void **out);
+
+/**
+ * The structure in @p slot of the snapshot holding @p manifest, loaded with
+ * @p load at its first use and kept until the snapshot is freed (with
+ * @p free_fn). The load runs outside the session lock: two first users may
+ * both load, the first to finish wins and the other copy is freed.
+ * VC_ERR_INVALID if @p manifest is not a snapshot of @p session. Thread-safe.
+ */
+vc_err vc_snapshot_lazy(vc_session *session, const vc_manifest *manifest, vc_snapshot_slot slot,
+			vc_snapshot_load_fn load, const void *arg, void (*free_fn)(void *),
+			void **out);
 
 struct vc_session {
 	char *uri;

@@ -211,16 +211,6 @@ vc_err vc_tombstones_chunk_mask(const vc_tombstones *set, const vc_chunk *chunk,
 	return VC_OK;
 }
 
-static vc_snapshot *find_snapshot_locked(vc_session *session, const vc_manifest *manifest)
-{
-	vc_snapshot *snap;
-
-	for (snap = session->snapshots; snap != NULL && snap->manifest != manifest;
-	     snap = snap->next)
-		;
-	return snap;
-}
-
 static vc_err load_tombstones(vc_session *session, const vc_manifest *manifest,
 			      const vc_object_ref *ref, vc_tombstones **out)
 {
@@ -237,12 +227,26 @@ static vc_err load_tombstones(vc_session *session, const vc_manifest *manifest,
 	return VC_OK;
 }
 
+static vc_err tombstones_loader(vc_session *session, const vc_manifest *manifest,
+				const void *arg, void **out)
+{
+	vc_tombstones *set = NULL;
+	vc_err err = load_tombstones(session, manifest, arg, &set);
+
+	*out = set;
+	return err;
+}
+
+static void tombstones_free_any(void *set)
+{
+	vc_tombstones_free(set);
+}
+
 vc_err vc_session_tombstones(vc_session *session, const vc_manifest *manifest,
 			     const vc_tombstones **set)
 {
 	const vc_object_ref *ref = vc_tombstones_ref(manifest);
-	vc_tombstones *loaded = NULL;
-	vc_snapshot *snap;
+	void *loaded;
 	vc_err err;
 
 	*set = NULL;
@@ -254,27 +258,8 @@ vc_err vc_session_tombstones(vc_session *session, const vc_manifest *manifest,
 				       session->uri, (unsigned long long)manifest->deleted_vectors);
 		return VC_OK;
 	}
-	pthread_mutex_lock(&session->lock);
-	snap = find_snapshot_locked(session, manifest);
-	if (snap != NULL)
-		*set = snap->tombstones;
-	pthread_mutex_unlock(&session->lock);
-	if (snap == NULL)
-		return vc_fail(VC_ERR_INVALID, "manifest is not a snapshot of session %s",
-			       session->uri);
-	if (*set != NULL)
-		return VC_OK;
-	/* Loaded outside the lock; two first readers may both load, the first to finish wins. */
-	err = load_tombstones(session, manifest, ref, &loaded);
-	if (err != VC_OK)
-		return err;
-	pthread_mutex_lock(&session->lock);
-	if (snap->tombstones == NULL) {
-		snap->tombstones = loaded;
-		loaded = NULL;
-	}
-	*set = snap->tombstones;
-	pthread_mutex_unlock(&session->lock);
-	vc_tombstones_free(loaded);
-	return VC_OK;
+	err = vc_snapshot_lazy(session, manifest, VC_SLOT_TOMBSTONES, tombstones_loader, ref,
+			       tombstones_free_any, &loaded);
+	*set = loaded;
+	return err;
 }
