@@ -311,6 +311,26 @@ static int compare_by_key(const void *a, const void *b, void *items)
 	return ka < kb ? -1 : ka > kb;
 }
 
+vc_err vc_search_hits_by_key(vc_topk *topk, vc_results *out, size_t **order)
+{
+	size_t count;
+
+	vc_topk_sort(topk);
+	count = topk->count;
+	out->hits = calloc(count ? count : 1, sizeof(vc_hit));
+	*order = malloc((count ? count : 1) * sizeof(size_t));
+	if (out->hits == NULL || *order == NULL) {
+		free(*order);
+		*order = NULL;
+		return vc_fail(VC_ERR_NOMEM, "out of memory for %zu results", count);
+	}
+	out->count = count;
+	for (size_t i = 0; i < count; i++)
+		(*order)[i] = i;
+	qsort_r(*order, count, sizeof(size_t), compare_by_key, (void *)topk->items);
+	return VC_OK;
+}
+
 vc_err vc_search_fill_hit(const vc_manifest *manifest, const vc_chunk *chunk, uint32_t row,
 			  float score, vc_hit *hit)
 {
@@ -338,19 +358,11 @@ static vc_err build_hits(flat_search *fs, flat_worker *w, vc_results *out)
 	size_t count;
 	vc_err err = VC_OK;
 
-	vc_topk_sort(&w->topk);
+	err = vc_search_hits_by_key(&w->topk, out, &order);
+	if (err != VC_OK)
+		return err;
 	items = w->topk.items;
 	count = w->topk.count;
-	out->hits = calloc(count ? count : 1, sizeof(vc_hit));
-	order = malloc((count ? count : 1) * sizeof(size_t));
-	if (out->hits == NULL || order == NULL) {
-		free(order);
-		return vc_fail(VC_ERR_NOMEM, "out of memory for %zu results", count);
-	}
-	out->count = count;
-	for (size_t i = 0; i < count; i++)
-		order[i] = i;
-	qsort_r(order, count, sizeof(size_t), compare_by_key, (void *)items);
 	for (size_t i = 0; i < count && err == VC_OK; i++) {
 		const vc_scored *item = &items[order[i]];
 

@@ -3,6 +3,7 @@
 #define VC_FLAT_H
 
 #include "search/filter.h"
+#include "search/topk.h"
 #include "vchunk/chunk.h"
 #include "vchunk/session.h"
 
@@ -38,6 +39,13 @@ vc_err vc_search_filter_ok(const vc_filter *filter, const vc_chunk *chunk, uint3
 			   bool *pass);
 
 /** Fill @p hit (id, public score, metadata) from row @p row of @p chunk. */
+/**
+ * Sort @p topk best first, allocate out->hits for its items, and set *order
+ * (caller frees) to the item indices in key order, so hits can be filled
+ * chunk by chunk with each chunk taken from the cache once.
+ */
+vc_err vc_search_hits_by_key(vc_topk *topk, vc_results *out, size_t **order);
+
 vc_err vc_search_fill_hit(const vc_manifest *manifest, const vc_chunk *chunk, uint32_t row,
 			  float score, vc_hit *hit);
 

@@ -193,14 +193,6 @@ static vc_err probe_lists(ivf_search *s)
 	}
 }
 
-static int compare_by_key(const void *a, const void *b, void *items)
-{
-	uint64_t ka = ((const vc_scored *)items)[*(const size_t *)a].key;
-	uint64_t kb = ((const vc_scored *)items)[*(const size_t *)b].key;
-
-	return ka < kb ? -1 : ka > kb;
-}
-
 /* Hits best first; each frame taken again from the cache once, in segment order. */
 static vc_err build_hits(ivf_search *s, vc_results *out)
 {
@@ -210,19 +202,11 @@ static vc_err build_hits(ivf_search *s, vc_results *out)
 	size_t count, *order;
 	vc_err err = VC_OK;
 
-	vc_topk_sort(&s->topk);
+	err = vc_search_hits_by_key(&s->topk, out, &order);
+	if (err != VC_OK)
+		return err;
 	items = s->topk.items;
 	count = s->topk.count;
-	out->hits = calloc(count ? count : 1, sizeof(vc_hit));
-	order = malloc((count ? count : 1) * sizeof(size_t));
-	if (out->hits == NULL || order == NULL) {
-		free(order);
-		return vc_fail(VC_ERR_NOMEM, "out of memory for %zu results", count);
-	}
-	out->count = count;
-	for (size_t i = 0; i < count; i++)
-		order[i] = i;
-	qsort_r(order, count, sizeof(size_t), compare_by_key, (void *)items);
 	for (size_t i = 0; i < count && err == VC_OK; i++) {
 		const vc_scored *item = &items[order[i]];
 
