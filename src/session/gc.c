@@ -90,43 +90,37 @@ static vc_err read_state(gc_run *run)
 /*
  * Epochs kept_from .. current-1: one stays (its objects kept) while it was superseded within
  * the grace period, i.e. the next epoch was committed after the cutoff: a reader may still be
- * in the middle of it.
+ * in the middle of it. The scan goes down from the current epoch so that a gap in the history
+ * (copies an interrupted gc removed) still dates what precedes it: the next copy that exists
+ * was committed no earlier than the moment the epoch before the gap was superseded.
  */
 static vc_err scan_history(gc_run *run, int64_t cutoff)
 {
 	const vc_manifest *current = run->txn->base;
-	vc_manifest *m = NULL, *next = NULL;
+	int64_t superseded = current->committed_at;
 	uint64_t lowest_kept = current->epoch;
 	bool inserted;
 	char path[64];
-	vc_err err;
+	vc_err err = VC_OK;
 
-	err = read_copy(run, run->kept_from, &m);
-	for (uint64_t e = run->kept_from; e < current->epoch && err == VC_OK; e++) {
-		int64_t superseded;
+	for (uint64_t e = current->epoch; e-- > run->kept_from && err == VC_OK;) {
+		vc_manifest *m = NULL;
 
-		if (e + 1 < current->epoch)
-			err = read_copy(run, e + 1, &next);
-		if (err != VC_OK)
-			break;
-		superseded = e + 1 < current->epoch ? (next ? next->committed_at : INT64_MAX)
-						    : current->committed_at;
-		if (m != NULL && superseded > cutoff) {
+		err = read_copy(run, e, &m);
+		if (err != VC_OK || m == NULL)
+			continue;
+		if (superseded > cutoff) {
 			err = add_paths(&run->keep, m);
-			if (lowest_kept > e)
-				lowest_kept = e;
-		} else if (m != NULL) {
+			lowest_kept = e;
+		} else {
 			snprintf(path, sizeof(path), "manifests/epoch-%" PRIu64 ".json", e);
 			err = add_paths(&run->doomed, m);
 			if (err == VC_OK)
 				err = vc_id_set_insert(&run->records, path, &inserted);
 		}
+		superseded = m->committed_at;
 		vc_manifest_free(m);
-		m = next;
-		next = NULL;
 	}
-	vc_manifest_free(m);
-	vc_manifest_free(next);
 	run->kept_from = lowest_kept;
 	return err;
 }

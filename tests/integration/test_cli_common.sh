@@ -18,7 +18,12 @@ cleanup() {
 	for c in "${CLEANUP[@]+"${CLEANUP[@]}"}"; do
 		eval "$c" || true
 	done
-	rm -rf "$WORK"
+	# VCHUNK_TEST_KEEP=1 leaves the work directory for a post-mortem
+	if [ -n "${VCHUNK_TEST_KEEP:-}" ]; then
+		echo "   work directory kept: $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
 }
 trap cleanup EXIT
 

@@ -580,6 +580,48 @@ static void test_gc(void **state)
 	destroy(&fx);
 }
 
+/* A gc killed while removing history copies leaves gaps in manifests/: the next gc still
+ * dates the epochs before a gap (by the next copy that exists) and collects them. */
+static void test_gc_after_gap_in_history(void **state)
+{
+	fixture fx;
+	vc_open_options opt = {.epoch_file = ""};
+	vc_session *s;
+	const vc_manifest *m;
+	vc_txn *t;
+	uint64_t removed;
+	char chunks[128], path[192];
+	float v[DIM];
+
+	(void)state;
+	create(&fx, 200, VC_INDEX_FLAT);
+	snprintf(chunks, sizeof(chunks), "%s/chunks", fx.uri);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	for (uint32_t i = 0; i < 3; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "n%u", i);
+		vec(1000 + i, v);
+		assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+		assert_int_equal(vc_txn_add(t, id, v, DIM, NULL), VC_OK);
+		assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	}
+	assert_int_equal(vc_session_compact(s, NULL), VC_OK);
+	/* epochs 1-5 have copies; the one of epoch 2 is gone as an interrupted gc leaves it */
+	snprintf(path, sizeof(path), "%s/manifests/epoch-2.json", fx.uri);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(vc_session_gc(s, 0, &removed), VC_OK);
+	m = vc_session_manifest_get(s);
+	assert_int_equal(count_files(chunks), (int)m->chunk_count);
+	vc_session_manifest_put(s, m);
+	snprintf(path, sizeof(path), "%s/manifests/epoch-1.json", fx.uri);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(vc_session_verify(s, NULL, NULL), VC_OK);
+	assert_true(top_is(s, 1002, "n2", true));
+	vc_session_close(s);
+	destroy(&fx);
+}
+
 /* Writers starting at the same moment: exactly one gets the lock (atomic create on a dir). */
 static void test_lock_race(void **state)
 {
@@ -632,6 +674,7 @@ int main(void)
 	    cmocka_unit_test(test_compact_ivf),
 	    cmocka_unit_test(test_compact_hnsw),
 	    cmocka_unit_test(test_gc),
+	    cmocka_unit_test(test_gc_after_gap_in_history),
 	    cmocka_unit_test(test_lock_race),
 	    cmocka_unit_test(test_lock_of_zombie_broken),
 	    cmocka_unit_test(test_failed_commit_keeps_epoch),
