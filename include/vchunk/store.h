@@ -63,6 +63,11 @@ typedef struct vc_store_ops {
 	 *  writers racing, one gets VC_ERR_EXISTS). May be NULL: vc_store_put_new
 	 *  then checks with head before a put, which is not atomic. */
 	vc_err (*put_new)(vc_store *store, const char *path, const void *data, size_t length);
+	/** Delete the backend's own leftovers of writes that never finished (a
+	 *  process killed mid-put) last modified at or before @p before (Unix
+	 *  time), adding their number to *removed. Only a caller that holds the
+	 *  session's writer lock may call it. May be NULL: the backend leaves none. */
+	vc_err (*sweep)(vc_store *store, int64_t before, uint64_t *removed);
 } vc_store_ops;
 
 /** Common header of every backend; backends embed it first. */
@@ -119,6 +124,9 @@ vc_err vc_store_put_new(vc_store *store, const char *path, const void *data, siz
 vc_err vc_store_head(vc_store *store, const char *path, uint64_t *size);
 vc_err vc_store_remove(vc_store *store, const char *path);
 vc_err vc_store_health(vc_store *store);
+/** Remove leftovers of unfinished writes (see vc_store_ops.sweep); VC_OK with
+ *  nothing removed on a backend that leaves none. */
+vc_err vc_store_sweep(vc_store *store, int64_t before, uint64_t *removed);
 /** Parallel whole-object fetch; falls back to sequential get. Returns the first error. */
 vc_err vc_store_get_many(vc_store *store, size_t count, const char *const *paths, vc_bytes *outs,
 			 vc_err *errors);

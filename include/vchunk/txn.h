@@ -72,7 +72,9 @@ vc_err vc_session_compact(vc_session *session, uint64_t *epoch);
 
 /**
  * Delete objects that no manifest committed within the last @p grace_seconds
- * (nor the current one) refers to. *removed (may be NULL) gets the count.
+ * (nor the current one) refers to, and the backend's leftovers of writes that
+ * never finished (a directory's temp files) at least that old. *removed (may be
+ * NULL) gets the count.
  */
 vc_err vc_session_gc(vc_session *session, uint64_t grace_seconds, uint64_t *removed);
 

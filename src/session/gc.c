@@ -1,6 +1,7 @@
 /* Garbage collection: objects that only manifests superseded longer ago than the grace period
  * refer to (their copies under manifests/), and what failed commits recorded under
- * manifests/pending-E.json, are deleted; the backend is never listed. */
+ * manifests/pending-E.json, are deleted; the backend is never listed for objects (a directory
+ * backend sweeps the temp files of writes that never finished). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,7 @@ static vc_err write_state(gc_run *run)
 
 vc_err vc_session_gc(vc_session *session, uint64_t grace_seconds, uint64_t *removed)
 {
+	int64_t cutoff = (int64_t)time(NULL) - (int64_t)grace_seconds;
 	gc_run run;
 	uint64_t from;
 	vc_err err;
@@ -208,7 +210,7 @@ vc_err vc_session_gc(vc_session *session, uint64_t grace_seconds, uint64_t *remo
 		err = read_state(&run);
 	from = run.kept_from;
 	if (err == VC_OK)
-		err = scan_history(&run, (int64_t)time(NULL) - (int64_t)grace_seconds);
+		err = scan_history(&run, cutoff);
 	if (err == VC_OK)
 		err = scan_pending(&run, from);
 	/* Objects first, then the records naming them: an interrupted gc can run again. */
@@ -218,6 +220,9 @@ vc_err vc_session_gc(vc_session *session, uint64_t grace_seconds, uint64_t *remo
 		err = remove_all(&run, &run.records, false, false);
 	if (err == VC_OK)
 		err = write_state(&run);
+	/* Temp files of writes killed before their rename, as old as the epochs collected. */
+	if (err == VC_OK)
+		err = vc_store_sweep(session->store, cutoff, &run.removed);
 	if (err == VC_OK && removed != NULL)
 		*removed = run.removed;
 	vc_id_set_free(&run.keep);

@@ -161,52 +161,126 @@ static vc_err lookup_scan(vc_session *session, const vc_manifest *manifest, size
 	return vc_fail(VC_ERR_NOT_FOUND, "no vector with id '%s' in %s", id, session->uri);
 }
 
-/* Check the candidates of one hash (normally one) against the id stored in their frame. */
-static vc_err lookup_entries(vc_session *session, const vc_manifest *manifest,
-			     const vc_tombstones *deleted, const char *id, const vc_id_entry *e,
-			     uint64_t n, vc_record *out)
+/* Entry @p i of an encoded shard (header checked by the caller). */
+static vc_id_entry shard_entry(const uint8_t *data, uint64_t i)
 {
-	for (uint64_t i = 0; i < n; i++) {
+	vc_le_reader r = {data + SHARD_HEADER + i * ENTRY_BYTES, ENTRY_BYTES};
+	vc_id_entry e;
+
+	vc_le_get_u64(&r, &e.hash);
+	vc_le_get_u32(&r, &e.chunk_index);
+	vc_le_get_u32(&r, &e.frame_index);
+	vc_le_get_u32(&r, &e.row_in_frame);
+	return e;
+}
+
+/* Check the header of an encoded shard; *count gets its number of entries. */
+static vc_err shard_check(const vc_bytes *plain, uint32_t shard, uint32_t shards, uint64_t *count)
+{
+	vc_le_reader r = {plain->data, plain->len};
+	uint32_t got_shard = 0, got_shards = 0;
+	uint8_t magic[8];
+
+	if (!vc_le_get_bytes(&r, magic, 8) || memcmp(magic, SHARD_MAGIC, 8) != 0 ||
+	    !vc_le_get_u32(&r, &got_shard) || !vc_le_get_u32(&r, &got_shards) ||
+	    !vc_le_get_u64(&r, count) || got_shard != shard || got_shards != shards ||
+	    r.left % ENTRY_BYTES != 0 || *count != r.left / ENTRY_BYTES)
+		return vc_fail(VC_ERR_CORRUPT, "id shard %02x: malformed header", shard);
+	return VC_OK;
+}
+
+/*
+ * Check the candidates of @p hash (normally one) in an encoded shard against the id stored in
+ * their frame: binary search in place, one frame read per candidate that is not deleted.
+ */
+static vc_err locate_in_shard(vc_session *session, const vc_manifest *manifest,
+			      const vc_tombstones *deleted, const char *id, uint64_t hash,
+			      const uint8_t *data, uint64_t count, vc_tomb *where,
+			      vc_cache_entry **frame_out)
+{
+	uint64_t lo = 0, hi = count;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if (shard_entry(data, mid).hash < hash)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < count; lo++) {
+		vc_id_entry e = shard_entry(data, lo);
 		vc_cache_entry *entry;
 		const vc_chunk *frame;
 		vc_err err;
 
-		if (e[i].chunk_index < manifest->chunk_count &&
-		    vc_tombstones_has(deleted, manifest->chunks[e[i].chunk_index].chunk_id,
-				      e[i].frame_index, e[i].row_in_frame))
+		if (e.hash != hash)
+			break;
+		if (e.chunk_index >= vc_manifest_indexed_chunks(manifest))
+			return vc_fail(VC_ERR_CORRUPT, "id index names chunk %u of %zu indexed",
+				       e.chunk_index, vc_manifest_indexed_chunks(manifest));
+		if (vc_tombstones_has(deleted, manifest->chunks[e.chunk_index].chunk_id,
+				      e.frame_index, e.row_in_frame))
 			continue;
-		err = vc_session_frame_get(session, manifest, e[i].chunk_index, e[i].frame_index,
-					   NULL, NULL, &entry);
+		err = vc_session_frame_get(session, manifest, e.chunk_index, e.frame_index, NULL,
+					   NULL, &entry);
 		if (err != VC_OK)
 			return err;
 		frame = vc_cache_entry_value(entry);
-		if (e[i].row_in_frame >= frame->count) {
+		if (e.row_in_frame >= frame->count) {
 			vc_session_chunk_release(session, entry);
 			return vc_fail(VC_ERR_CORRUPT,
 				       "id index names row %u of a frame with %u rows (chunk %u)",
-				       e[i].row_in_frame, frame->count, e[i].chunk_index);
+				       e.row_in_frame, frame->count, e.chunk_index);
 		}
-		if (strcmp(frame->ids[e[i].row_in_frame], id) == 0) {
-			err = fill_record(frame, e[i].row_in_frame, out);
-			vc_session_chunk_release(session, entry);
-			return err;
+		if (strcmp(frame->ids[e.row_in_frame], id) == 0) {
+			*where = (vc_tomb){e.chunk_index, e.frame_index, e.row_in_frame};
+			if (frame_out != NULL)
+				*frame_out = entry;
+			else
+				vc_session_chunk_release(session, entry);
+			return VC_OK;
 		}
 		vc_session_chunk_release(session, entry);
 	}
 	return vc_fail(VC_ERR_NOT_FOUND, "no vector with id '%s' in %s", id, session->uri);
 }
 
-vc_err vc_session_lookup(vc_session *session, const vc_manifest *manifest, const char *id,
-			 vc_record *out)
+vc_err vc_id_index_locate(vc_session *session, const vc_manifest *manifest,
+			  const vc_tombstones *deleted, const char *id, vc_tomb *where,
+			  vc_cache_entry **frame)
 {
 	uint32_t shards = manifest->index.id_shards;
-	const vc_tombstones *deleted = NULL;
-	uint64_t hash, count = 0, lo = 0, hi;
-	vc_id_entry *entries = NULL;
+	uint64_t hash = vc_id_hash(id), count = 0;
+	uint32_t shard = vc_id_shard_of(hash, shards);
 	vc_cache_entry *entry;
 	const vc_bytes *plain;
 	char path[32];
-	uint32_t shard;
+	vc_err err;
+
+	if (frame != NULL)
+		*frame = NULL;
+	if (shards == 0)
+		return vc_fail(VC_ERR_INVALID, "%s has no id index", session->uri);
+	vc_id_shard_path_of(manifest, shard, path, sizeof(path));
+	err = vc_session_index_object_get(session, manifest, path, NULL, &entry);
+	if (err != VC_OK)
+		return err;
+	plain = vc_cache_entry_value(entry);
+	err = shard_check(plain, shard, shards, &count);
+	if (err == VC_OK)
+		err = locate_in_shard(session, manifest, deleted, id, hash, plain->data, count,
+				      where, frame);
+	vc_session_chunk_release(session, entry);
+	return err == VC_ERR_CORRUPT ? vc_session_name_path(err, path) : err;
+}
+
+vc_err vc_session_lookup(vc_session *session, const vc_manifest *manifest, const char *id,
+			 vc_record *out)
+{
+	const vc_tombstones *deleted = NULL;
+	vc_cache_entry *frame;
+	vc_tomb where;
 	vc_err err;
 
 	memset(out, 0, sizeof(*out));
@@ -215,35 +289,18 @@ vc_err vc_session_lookup(vc_session *session, const vc_manifest *manifest, const
 	err = vc_session_tombstones(session, manifest, &deleted);
 	if (err != VC_OK)
 		return err;
-	if (shards == 0)
+	if (manifest->index.id_shards == 0)
 		return lookup_scan(session, manifest, 0, deleted, id, out);
-	hash = vc_id_hash(id);
-	shard = vc_id_shard_of(hash, shards);
-	vc_id_shard_path_of(manifest, shard, path, sizeof(path));
-	err = vc_session_index_object_get(session, manifest, path, NULL, &entry);
-	if (err != VC_OK)
-		return err;
-	plain = vc_cache_entry_value(entry);
-	err = vc_id_shard_decode(plain->data, plain->len, shard, shards, &entries, &count);
-	vc_session_chunk_release(session, entry);
-	if (err != VC_OK)
-		return vc_session_name_path(err, path);
-	hi = count;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-
-		if (entries[mid].hash < hash)
-			lo = mid + 1;
-		else
-			hi = mid;
+	err = vc_id_index_locate(session, manifest, deleted, id, &where, &frame);
+	if (err == VC_OK) {
+		err = fill_record(vc_cache_entry_value(frame), where.row, out);
+		vc_session_chunk_release(session, frame);
 	}
-	for (hi = lo; hi < count && entries[hi].hash == hash; hi++)
-		;
-	err = lookup_entries(session, manifest, deleted, id, entries + lo, hi - lo, out);
-	free(entries);
 	/* The shards cover the indexed chunks; ids added since live in the recent tier. */
-	if (err == VC_ERR_NOT_FOUND && manifest->recent_chunks > 0)
+	if (err == VC_ERR_NOT_FOUND && manifest->recent_chunks > 0) {
+		vc_clear_error();
 		err = lookup_scan(session, manifest, vc_manifest_indexed_chunks(manifest), deleted,
 				  id, out);
+	}
 	return err;
 }

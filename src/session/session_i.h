@@ -175,6 +175,19 @@ vc_err vc_id_shard_encode(uint32_t shard, uint32_t shards, const vc_id_entry *en
 			  uint64_t count, vc_bytes *out);
 
 /**
+ * Where the live row of @p id is among the chunks the id shards cover (the
+ * indexed ones; the recent tier is not covered): one shard through the cache,
+ * a binary search in it, one frame read per candidate not in @p deleted.
+ * VC_OK with *where (chunk INDEX, frame, row) and, if @p frame is not NULL,
+ * the frame's cache entry (release it); VC_ERR_NOT_FOUND if no live row
+ * there has the id; VC_ERR_INVALID if the session has no id index.
+ */
+struct vc_tomb;
+vc_err vc_id_index_locate(vc_session *session, const vc_manifest *manifest,
+			  const struct vc_tombstones *deleted, const char *id,
+			  struct vc_tomb *where, vc_cache_entry **frame);
+
+/**
  * Decode shard @p shard of @p shards from untrusted bytes into *entries
  * (allocated; caller frees) and *count; checks order and that every hash
  * belongs to the shard. VC_ERR_CORRUPT otherwise.

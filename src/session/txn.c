@@ -1,5 +1,6 @@
-/* Transactions: staging adds, deletes and updates against one epoch of a session. The live
- * rows are mapped id -> place once, at the first change; txn_commit.c writes the result. */
+/* Transactions: staging adds, deletes and updates against one epoch of a session. Live rows
+ * are mapped id -> place as changes name them (through the id index where the session has
+ * one, else all at the first change); txn_commit.c writes the result. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,15 +85,13 @@ vc_live_row *vc_txn_live_find(vc_txn *txn, const char *id)
 	return txn->live[slot].hash != 0 ? &txn->live[slot] : NULL;
 }
 
-/* Map every live row of the base epoch (one pass over the chunks, through the cache). */
-static vc_err live_load(vc_txn *txn)
+/* Map the live rows of chunks [@p from, chunk_count) of the base epoch (through the cache). */
+static vc_err live_map_chunks(vc_txn *txn, size_t from)
 {
 	const vc_manifest *m = txn->base;
 	vc_err err = VC_OK;
 
-	if (txn->live_loaded)
-		return VC_OK;
-	for (size_t c = 0; c < m->chunk_count && err == VC_OK; c++) {
+	for (size_t c = from; c < m->chunk_count && err == VC_OK; c++) {
 		vc_cache_entry *entry;
 		const vc_chunk *chunk;
 
@@ -113,7 +112,55 @@ static vc_err live_load(vc_txn *txn)
 		}
 		vc_session_chunk_release(txn->session, entry);
 	}
-	txn->live_loaded = err == VC_OK;
+	return err;
+}
+
+/* Every live row of the base epoch (a filtered delete reads every chunk anyway). Rows already
+ * mapped keep their entry, and with it a staged deletion. */
+static vc_err live_load_all(vc_txn *txn)
+{
+	vc_err err;
+
+	if (txn->live_all)
+		return VC_OK;
+	err = live_map_chunks(txn, 0);
+	txn->live_all = txn->live_recent = err == VC_OK;
+	return err;
+}
+
+/*
+ * The live row of @p id in the base epoch, or NULL (*out). With an id index only the recent
+ * tier, which the shards do not cover, is mapped whole (once); the indexed chunks are asked
+ * one id at a time through the shards, so a small commit reads a shard and a frame per id
+ * instead of every chunk. Without one, the first call maps every chunk.
+ */
+static vc_err live_lookup(vc_txn *txn, const char *id, vc_live_row **out)
+{
+	const vc_manifest *m = txn->base;
+	vc_tomb where;
+	vc_err err = VC_OK;
+
+	*out = NULL;
+	if (m->index.id_shards == 0)
+		err = live_load_all(txn);
+	else if (!txn->live_recent) {
+		err = live_map_chunks(txn, vc_manifest_indexed_chunks(m));
+		txn->live_recent = err == VC_OK;
+	}
+	if (err != VC_OK)
+		return err;
+	*out = vc_txn_live_find(txn, id);
+	if (*out != NULL || txn->live_all)
+		return VC_OK;
+	err = vc_id_index_locate(txn->session, m, txn->deleted, id, &where, NULL);
+	if (err == VC_ERR_NOT_FOUND) {
+		vc_clear_error();
+		return VC_OK;
+	}
+	if (err == VC_OK)
+		err = live_insert(txn, id, &where);
+	if (err == VC_OK)
+		*out = vc_txn_live_find(txn, id);
 	return err;
 }
 
@@ -218,10 +265,9 @@ vc_err vc_txn_add(vc_txn *txn, const char *id, const float *vector, uint32_t dim
 		return vc_fail(VC_ERR_INVALID, "no transaction");
 	err = check_row(txn, id, vector, dim);
 	if (err == VC_OK)
-		err = live_load(txn);
+		err = live_lookup(txn, id, &live);
 	if (err != VC_OK)
 		return err;
-	live = vc_txn_live_find(txn, id);
 	if (live != NULL && !live->deleted)
 		return vc_fail(VC_ERR_EXISTS,
 			       "id '%s' already exists in the session (delete it first, or update "
@@ -254,10 +300,9 @@ vc_err vc_txn_delete(vc_txn *txn, const char *id)
 
 	if (txn == NULL || id == NULL)
 		return vc_fail(VC_ERR_INVALID, "no transaction or id");
-	err = live_load(txn);
+	err = live_lookup(txn, id, &live);
 	if (err != VC_OK)
 		return err;
-	live = vc_txn_live_find(txn, id);
 	if (live == NULL || live->deleted)
 		return vc_fail(VC_ERR_NOT_FOUND, "no live vector with id '%s' in %s", id,
 			       txn->session->uri);
@@ -311,7 +356,7 @@ vc_err vc_txn_delete_matching(vc_txn *txn, const json_t *filter, uint64_t *count
 		    "(name the ids, or give a filter with at least one condition)");
 	err = vc_filter_compile(filter, &compiled);
 	if (err == VC_OK)
-		err = live_load(txn);
+		err = live_load_all(txn);
 	for (size_t c = 0; err == VC_OK && c < txn->base->chunk_count; c++)
 		err = delete_matching_chunk(txn, c, compiled, count);
 	vc_filter_free(compiled);
@@ -321,29 +366,26 @@ vc_err vc_txn_delete_matching(vc_txn *txn, const json_t *filter, uint64_t *count
 vc_err vc_txn_update(vc_txn *txn, const char *id, const json_t *metadata)
 {
 	vc_cache_entry *entry;
-	const vc_chunk *chunk;
+	const vc_chunk *frame;
 	vc_live_row *live;
 	vc_err err;
 
 	if (txn == NULL || id == NULL)
 		return vc_fail(VC_ERR_INVALID, "no transaction or id");
-	err = live_load(txn);
+	err = live_lookup(txn, id, &live);
 	if (err != VC_OK)
 		return err;
-	live = vc_txn_live_find(txn, id);
 	if (live == NULL || live->deleted)
 		return vc_fail(VC_ERR_NOT_FOUND, "no live vector with id '%s' in %s", id,
 			       txn->session->uri);
-	err = vc_session_chunk_get(txn->session, txn->base, live->where.chunk_id, &entry);
+	/* Update = the old row deleted, the same id and vector added with the new metadata. */
+	err = vc_session_frame_get(txn->session, txn->base, live->where.chunk_id, live->where.frame,
+				   NULL, NULL, &entry);
 	if (err != VC_OK)
 		return err;
-	chunk = vc_cache_entry_value(entry);
-	/* Update = the old row deleted, the same id and vector added with the new metadata. */
-	err = stage_row(txn, id,
-			chunk->vectors +
-			    (size_t)(chunk->frames[live->where.frame - 1].first + live->where.row) *
-				chunk->dim,
-			chunk->dim, metadata);
+	frame = vc_cache_entry_value(entry);
+	err = stage_row(txn, id, frame->vectors + (size_t)live->where.row * frame->dim, frame->dim,
+			metadata);
 	vc_session_chunk_release(txn->session, entry);
 	if (err == VC_OK)
 		err = stage_delete(txn, live);

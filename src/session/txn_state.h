@@ -38,7 +38,8 @@ struct vc_txn {
 
 	vc_live_row *live; /* open addressing, power-of-two capacity */
 	size_t live_cap, live_count;
-	bool live_loaded;
+	bool live_recent; /* the recent tier's rows are mapped */
+	bool live_all;    /* every live row is mapped */
 };
 
 /** The live-map entry of @p id, or NULL. */

@@ -208,6 +208,18 @@ vc_err vc_store_health(vc_store *store)
 	return account(store, err, 0, 0);
 }
 
+vc_err vc_store_sweep(vc_store *store, int64_t before, uint64_t *removed)
+{
+	uint64_t none;
+	vc_err err;
+
+	err = check_call(store, "sweeping unfinished writes", NULL);
+	if (err != VC_OK || store->ops->sweep == NULL)
+		return err;
+	err = store->ops->sweep(store, before, removed != NULL ? removed : &none);
+	return account(store, err, 0, 0);
+}
+
 /* Sequential get_many for backends without a parallel one. The message of the first failure is
  * the one left for the caller, even if later objects fail too. */
 static vc_err get_many_sequential(vc_store *store, size_t count, const char *const *paths,

@@ -1,5 +1,6 @@
 /* The local directory backend: objects are files under a root directory, replaced atomically
  * (unique temp file, fsync, rename, fsync of the directory). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -347,6 +348,60 @@ static vc_err dir_remove(vc_store *store, const char *path)
 	return err;
 }
 
+/* Deepest directory level under the root that a session uses (index/ivf/lists/...). */
+#define SWEEP_DEPTH 8
+
+/* Temp files of puts that never reached their rename, in the directory open as @p fd and
+ * below it. @p where names it for messages. */
+static vc_err sweep_dir(int fd, const char *where, int depth, int64_t before, uint64_t *removed)
+{
+	DIR *dir = fdopendir(fd);
+	struct dirent *ent;
+	vc_err err = VC_OK;
+
+	if (dir == NULL) {
+		err = fail_errno(errno, VC_ERR_IO, "listing", where);
+		close(fd);
+		return err;
+	}
+	while (err == VC_OK && (errno = 0, ent = readdir(dir)) != NULL) {
+		struct stat st;
+
+		if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue; /* gone meanwhile */
+		if (S_ISDIR(st.st_mode) && depth < SWEEP_DEPTH) {
+			int sub = openat(dirfd(dir), ent->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub >= 0)
+				err = sweep_dir(sub, ent->d_name, depth + 1, before, removed);
+		} else if (S_ISREG(st.st_mode) &&
+			   strncmp(ent->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0 &&
+			   (int64_t)st.st_mtime <= before) {
+			if (unlinkat(dirfd(dir), ent->d_name, 0) == 0)
+				(*removed)++;
+			else if (errno != ENOENT)
+				err = fail_errno(errno, VC_ERR_IO, "removing", ent->d_name);
+		}
+	}
+	if (err == VC_OK && errno != 0)
+		err = fail_errno(errno, VC_ERR_IO, "listing", where);
+	closedir(dir);
+	return err;
+}
+
+static vc_err dir_sweep(vc_store *store, int64_t before, uint64_t *removed)
+{
+	dir_store *d = dir_of(store);
+	int fd = open(d->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail_errno(errno, VC_ERR_NOT_FOUND, "opening store directory", d->root);
+	return sweep_dir(fd, d->root, 0, before, removed);
+}
+
 static vc_err dir_health(vc_store *store)
 {
 	dir_store *d = dir_of(store);
@@ -377,6 +432,7 @@ static const vc_store_ops dir_ops = {
     .get_many = NULL,
     .destroy = dir_destroy,
     .put_new = dir_put_new,
+    .sweep = dir_sweep,
 };
 
 vc_err vc_store_dir_open(const char *root, vc_store **out)

@@ -139,6 +139,16 @@ static vc_err fault_remove(vc_store *store, const char *path)
 	return f->inner->ops->remove(f->inner, path);
 }
 
+static vc_err fault_sweep(vc_store *store, int64_t before, uint64_t *removed)
+{
+	fault_store *f = fault_of(store);
+	vc_err err = inject(f, "sweeping", "unfinished writes");
+
+	if (err != VC_OK || f->inner->ops->sweep == NULL)
+		return err;
+	return f->inner->ops->sweep(f->inner, before, removed);
+}
+
 static vc_err fault_health(vc_store *store)
 {
 	fault_store *f = fault_of(store);
@@ -266,6 +276,7 @@ static const vc_store_ops fault_ops = {
     .get_many = fault_get_many,
     .destroy = fault_destroy,
     .put_new = fault_put_new,
+    .sweep = fault_sweep,
 };
 
 vc_err vc_store_fault_wrap(vc_store *inner, const vc_fault_options *options, vc_store **out)

@@ -140,7 +140,7 @@ timeout 60 "$VCHUNK" gc --key key --grace 0 "$S" >/dev/null || fail "gc after th
 check_state $((next + 3))
 [ "$FOUND" = $((next + 4)) ] || fail "after the final commits the session holds state $FOUND"
 # after gc without grace, every stored object is one the manifest names (history and gc records
-# under manifests/ aside); temporary files of killed writes are only reported
+# under manifests/ aside) and no temporary file of a killed write is left
 stored=$S
 [ "$backend" = dir ] || stored=$NGINX_DIR/data/crash/session
 $PY - "$stored" <<'PYEOF' || fail "gc left unreferenced objects behind"
@@ -156,7 +156,7 @@ for d, _, files in os.walk(root):
             continue
         (tmp if f.startswith(".tmp") else stray).append(rel)
 if tmp:
-    print("   note: %d temporary files of killed writes remain (%s)" % (len(tmp), tmp[0]))
+    sys.exit("temporary files of killed writes left after gc --grace 0: %d (%s)" % (len(tmp), tmp[0]))
 if stray:
     sys.exit("unreferenced after gc --grace 0: %s" % ", ".join(sorted(stray)[:10]))
 PYEOF

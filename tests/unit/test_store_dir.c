@@ -1,5 +1,6 @@
 /* Tests for the local directory backend and the store URI parser, on real files in a temp dir. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -256,6 +258,52 @@ static void test_atomic_put(void **state)
 	assert_int_equal(count_entries(f->root, "obj"), 1);
 }
 
+/* A temp file as a put killed before its rename leaves it, last modified @p age seconds ago. */
+static void leave_temp(const char *dir, const char *name, time_t age)
+{
+	struct timespec times[2] = {{.tv_sec = time(NULL) - age}, {.tv_sec = time(NULL) - age}};
+	char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("half a chunk", fp);
+	fclose(fp);
+	assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+static void test_sweep(void **state)
+{
+	fixture *f = *state;
+	char sub[160];
+	uint64_t removed = 0;
+	vc_bytes got = {0};
+
+	put_text(f->store, "chunks/chunk-0.cbor", "kept");
+	put_text(f->store, "index/ivf/lists/0.bin", "kept too");
+	snprintf(sub, sizeof(sub), "%s/chunks", f->root);
+	leave_temp(sub, ".tmp-000000000001", 7200);
+	leave_temp(sub, ".tmp-000000000002", 0); /* a write that may still be going on */
+	snprintf(sub, sizeof(sub), "%s/index/ivf/lists", f->root);
+	leave_temp(sub, ".tmp-000000000003", 7200);
+	leave_temp(f->root, ".tmp-000000000004", 7200);
+	leave_temp(f->root, "tmp-not-ours", 7200);
+	assert_int_equal(vc_store_sweep(f->store, (int64_t)time(NULL) - 3600, &removed), VC_OK);
+	assert_int_equal(removed, 3);
+	snprintf(sub, sizeof(sub), "%s/chunks", f->root);
+	assert_int_equal(count_entries(sub, ".tmp-"), 1);
+	assert_int_equal(count_entries(f->root, "tmp-not-ours"), 1);
+	assert_int_equal(vc_store_get(f->store, "index/ivf/lists/0.bin", &got), VC_OK);
+	assert_memory_equal(got.data, "kept too", 8);
+	vc_bytes_free(&got);
+	/* no age limit: the younger one goes too; the objects stay */
+	assert_int_equal(vc_store_sweep(f->store, (int64_t)time(NULL), &removed), VC_OK);
+	assert_int_equal(removed, 4);
+	assert_int_equal(count_entries(sub, ".tmp-"), 0);
+	assert_int_equal(count_entries(sub, "chunk-0.cbor"), 1);
+}
+
 static void test_get_many_fallback(void **state)
 {
 	fixture *f = *state;
@@ -363,6 +411,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_nested_dirs_and_modes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_paths, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_atomic_put, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_get_many_fallback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_permission, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_uri_parsing, setup, teardown),

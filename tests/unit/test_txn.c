@@ -158,7 +158,75 @@ static void add_delete_update(vc_index_type index)
 	assert_string_equal(json_string_value(json_object_get(rec.metadata, "state")), "updated");
 	vc_record_free(&rec);
 	vc_session_manifest_put(s, m);
+	/* ids now in the recent tier (re-added, updated): found there, not in the id shards */
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	assert_int_equal(vc_txn_add(t, "v9", v, DIM, NULL), VC_ERR_EXISTS);
+	assert_int_equal(vc_txn_delete(t, "v7"), VC_OK);
+	vec(1234, v);
+	assert_int_equal(vc_txn_add(t, "v7", v, DIM, NULL), VC_OK);
+	meta = json_pack("{s:b}", "seen", 1);
+	assert_int_equal(vc_txn_update(t, "new", meta), VC_OK);
+	json_decref(meta);
+	assert_int_equal(vc_txn_delete(t, "v2"), VC_ERR_NOT_FOUND);
+	assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	assert_true(top_is(s, 1234, "v7", true));
+	assert_true(top_is(s, 1234, "v7", false));
+	m = vc_session_manifest_get(s);
+	assert_int_equal(m->total_vectors, 301 - 100);
+	assert_int_equal(vc_session_lookup(s, m, "new", &rec), VC_OK);
+	assert_true(json_is_true(json_object_get(rec.metadata, "seen")));
+	vc_record_free(&rec);
+	vc_session_manifest_put(s, m);
 	assert_int_equal(vc_session_verify(s, NULL, NULL), VC_OK);
+	vc_session_close(s);
+	destroy(&fx);
+}
+
+/* With an id index a small commit reads a shard and a frame per id it names, not every chunk. */
+static void test_small_commit_reads_little(void **state)
+{
+	vc_open_options opt = {.epoch_file = ""};
+	vc_session_stats before, after;
+	const vc_manifest *m;
+	vc_record rec;
+	json_t *meta;
+	size_t chunks;
+	fixture fx;
+	vc_session *s;
+	vc_txn *t;
+	float v[DIM];
+
+	(void)state;
+	create(&fx, 2000, VC_INDEX_IVF);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	m = vc_session_manifest_get(s);
+	assert_true(m->index.id_shards > 0);
+	chunks = m->chunk_count;
+	assert_true(chunks >= 30);
+	vc_session_manifest_put(s, m);
+	vc_session_get_stats(s, &before);
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	assert_int_equal(vc_txn_delete(t, "v1500"), VC_OK);
+	vec(5000, v);
+	assert_int_equal(vc_txn_add(t, "fresh", v, DIM, NULL), VC_OK);
+	assert_int_equal(vc_txn_add(t, "v42", v, DIM, NULL), VC_ERR_EXISTS);
+	meta = json_pack("{s:i}", "g", 7);
+	assert_int_equal(vc_txn_update(t, "v77", meta), VC_OK);
+	json_decref(meta);
+	assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	vc_session_get_stats(s, &after);
+	/* the frames of v1500 (deleted), v42 (exists), v77 (updated): not the session's chunks */
+	assert_true(after.chunk_loads - before.chunk_loads <= 3);
+	assert_true(after.store.requests - before.store.requests < chunks);
+	assert_true(top_is(s, 5000, "fresh", true));
+	assert_false(returned(s, "v1500", true));
+	m = vc_session_manifest_get(s);
+	assert_int_equal(vc_session_lookup(s, m, "v77", &rec), VC_OK);
+	assert_int_equal(json_integer_value(json_object_get(rec.metadata, "g")), 7);
+	vec(77, v);
+	assert_memory_equal(rec.vector, v, sizeof(v));
+	vc_record_free(&rec);
+	vc_session_manifest_put(s, m);
 	vc_session_close(s);
 	destroy(&fx);
 }
@@ -673,6 +741,7 @@ int main(void)
 	    cmocka_unit_test(test_compact_flat),
 	    cmocka_unit_test(test_compact_ivf),
 	    cmocka_unit_test(test_compact_hnsw),
+	    cmocka_unit_test(test_small_commit_reads_little),
 	    cmocka_unit_test(test_gc),
 	    cmocka_unit_test(test_gc_after_gap_in_history),
 	    cmocka_unit_test(test_lock_race),
