@@ -56,6 +56,11 @@ run_backend() {
 	out=$(timeout 60 "$VCHUNK" delete --key key --filter '{"g": 3}' "$S")
 	# g == 3: 750 of base and 50 of more, less r7 (now g 9)
 	[ "$out" = "committed epoch 6: +0 added, -799 deleted" ] || fail "filter delete printed '$out'"
+	# 3202 rows written (3000 + 200 + the re-add + the update's new row), 2400 of them live;
+	# the 202 added since the import sit in the recent tier
+	timeout 30 "$VCHUNK" inspect "$S" |
+		grep -q "^vectors  *2400 live; 802 deleted rows still stored, 202 rows in the recent tier$" ||
+		fail "inspect does not count the deleted and recent rows"
 
 	step "[$name] a second writer is refused while the lock is held"
 	lock="{\"host\":\"$(hostname)\",\"pid\":$$,\"time\":$(date +%s)}"
@@ -87,6 +92,8 @@ PYEOF
 	same_vectors expected.jsonl out.jsonl
 	timeout 60 "$VCHUNK" verify --key key "$S" | grep -q "^OK" || fail "verify after changes"
 	timeout 120 "$VCHUNK" compact --key key "$S" | grep -q "^committed epoch 7:" || fail "compact"
+	timeout 30 "$VCHUNK" inspect "$S" | grep -q "^vectors  *2400$" ||
+		fail "inspect after compact: deleted or recent rows left"
 	timeout 60 "$VCHUNK" gc --key key --grace 0 "$S" | grep -Eq "^removed [1-9][0-9]* objects$" ||
 		fail "gc removed nothing"
 	timeout 60 "$VCHUNK" verify --key key "$S" | grep -q "^OK" || fail "verify after compact + gc"
