@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "fs/options.h"
 #include "vchunk/vchunk.h"
@@ -93,6 +94,22 @@ void vc_fs_cleanup(vc_fs *fs);
 
 /** The daemon state of the calling FUSE callback. */
 vc_fs *vc_fs_get(void);
+
+/** Copy what of @p data (@p len bytes) lies in [@p offset, @p offset + @p size) to @p buf;
+ *  returns the bytes copied (0 at or past the end): a read(2) of an in-memory file. */
+static inline size_t vc_fs_copy_range(char *buf, size_t size, off_t offset, const void *data,
+				      size_t len)
+{
+	size_t n;
+
+	if (offset < 0 || (uint64_t)offset >= len)
+		return 0;
+	n = len - (size_t)offset;
+	if (n > size)
+		n = size;
+	memcpy(buf, (const uint8_t *)data + offset, n);
+	return n;
+}
 
 /** A reference to the current snapshot; drop it with vc_fs_snapshot_put. Never NULL. */
 vc_fs_snapshot *vc_fs_snapshot_get(vc_fs *fs);

@@ -255,19 +255,6 @@ static int l_opendir(const char *path, struct fuse_file_info *fi)
 	return file_open(vc_fs_get(), path, fi, true);
 }
 
-static int copy_range(char *buf, size_t size, off_t offset, const char *data, size_t len)
-{
-	size_t n;
-
-	if (offset < 0 || (uint64_t)offset >= len)
-		return 0;
-	n = len - (size_t)offset;
-	if (n > size)
-		n = size;
-	memcpy(buf, data + offset, n);
-	return (int)n;
-}
-
 static int l_read(const char *path, char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
 {
 	vc_fs *fs = vc_fs_get();
@@ -281,11 +268,11 @@ static int l_read(const char *path, char *buf, size_t size, off_t offset, struct
 	if (file->query != NULL || file->named != NULL)
 		n = vc_fs_read_more(fs, file, buf, size, offset);
 	else if (file->text != NULL)
-		n = copy_range(buf, size, offset, file->text, file->text_len);
+		n = (int)vc_fs_copy_range(buf, size, offset, file->text, file->text_len);
 	else {
 		n = vc_fs_legacy_content(fs, &file->node, &data, &len, &owned);
 		if (n == 0)
-			n = copy_range(buf, size, offset, data, len);
+			n = (int)vc_fs_copy_range(buf, size, offset, data, len);
 	}
 	if (n > 0) {
 		atomic_fetch_add(&fs->counters.reads, 1);
@@ -342,60 +329,6 @@ static int l_statfs(const char *path, struct statvfs *st)
 	return 0;
 }
 
-/* truncate(2) and utimens of a query file; as for ours (query_ops.c), found by path here. */
-static int query_target(vc_fs *fs, const char *path, struct fuse_file_info *fi, vc_fs_query **query,
-			vc_fs_named **named)
-{
-	vc_fs_file *file = file_of(fi);
-	vc_fs_node node;
-	int rc;
-
-	*query = NULL;
-	*named = NULL;
-	if (file != NULL) {
-		if (file->query != NULL)
-			*query = file->query;
-		else if (file->named != NULL && file->node.kind == VC_NODE_NAMED_QUERY)
-			*query = &file->named->query;
-		return *query != NULL ? 0 : -EROFS;
-	}
-	rc = vc_fs_legacy_resolve(fs, path, &node);
-	if (rc != 0 || node.kind == VC_NODE_QUERY)
-		return rc;
-	if (node.kind != VC_NODE_NAMED_QUERY)
-		return -EROFS;
-	*named = vc_fs_named_get(fs, node.name, strlen(node.name));
-	if (*named == NULL)
-		return -ENOENT;
-	*query = &(*named)->query;
-	return vc_fs_named_access(*named);
-}
-
-static int l_truncate(const char *path, off_t size, struct fuse_file_info *fi)
-{
-	vc_fs *fs = vc_fs_get();
-	vc_fs_query *query;
-	vc_fs_named *named;
-	int rc = query_target(fs, path, fi, &query, &named);
-
-	if (rc == 0 && query != NULL)
-		rc = vc_fs_query_truncate(fs, query, size);
-	vc_fs_named_put(named);
-	return rc;
-}
-
-static int l_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
-{
-	vc_fs *fs = vc_fs_get();
-	vc_fs_query *query;
-	vc_fs_named *named;
-	int rc = query_target(fs, path, fi, &query, &named);
-
-	(void)tv;
-	vc_fs_named_put(named);
-	return rc;
-}
-
 static void *l_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	vc_fs *fs = fuse_get_context()->private_data;
@@ -412,7 +345,8 @@ static void *l_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void legacy_operations(struct fuse_operations *ops)
 {
 	memset(ops, 0, sizeof(*ops));
-	/* write, mkdir, rmdir, destroy and the EROFS refusals are those of our sessions */
+	/* write, truncate, utimens, mkdir, rmdir, destroy and the EROFS refusals are those of our
+	 * sessions */
 	vc_fs_query_operations(ops);
 	ops->init = l_init;
 	ops->getattr = l_getattr;
@@ -423,8 +357,6 @@ static void legacy_operations(struct fuse_operations *ops)
 	ops->opendir = l_opendir;
 	ops->releasedir = l_release;
 	ops->statfs = l_statfs;
-	ops->truncate = l_truncate;
-	ops->utimens = l_utimens;
 }
 
 /* ---- life cycle ---- */

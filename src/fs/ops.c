@@ -150,19 +150,6 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 	return file_open(vc_fs_get(), path, fi, true);
 }
 
-static size_t copy_range(char *buf, size_t size, off_t offset, const void *data, size_t len)
-{
-	size_t n;
-
-	if (offset < 0 || (uint64_t)offset >= len)
-		return 0;
-	n = len - (size_t)offset;
-	if (n > size)
-		n = size;
-	memcpy(buf, (const uint8_t *)data + offset, n);
-	return n;
-}
-
 /* The chunk's plaintext for one read: 0 with *entry referenced, or a negated errno. */
 static int chunk_plain(vc_fs *fs, vc_fs_file *file, vc_cache_entry **entry, const vc_bytes **plain)
 {
@@ -205,7 +192,7 @@ static int read_chunk(vc_fs *fs, vc_fs_file *file, char *buf, size_t size, off_t
 	rc = chunk_plain(fs, file, &entry, &plain);
 	if (rc != 0)
 		return rc;
-	n = copy_range(buf, size, offset, plain->data, plain->len);
+	n = vc_fs_copy_range(buf, size, offset, plain->data, plain->len);
 	vc_session_chunk_release(fs->session, entry);
 	return (int)n;
 }
@@ -256,15 +243,15 @@ static int fs_read(const char *path, char *buf, size_t size, off_t offset,
 	/* FUSE never asks for more than max_read, which fits an int. */
 	switch (file->node.kind) {
 	case VC_NODE_MANIFEST:
-		n = (int)copy_range(buf, size, offset, snapshot->manifest_bytes.data,
+		n = (int)vc_fs_copy_range(buf, size, offset, snapshot->manifest_bytes.data,
 				    snapshot->manifest_bytes.len);
 		break;
 	case VC_NODE_METADATA:
-		n = (int)copy_range(buf, size, offset, snapshot->metadata_json,
+		n = (int)vc_fs_copy_range(buf, size, offset, snapshot->metadata_json,
 				    snapshot->metadata_len);
 		break;
 	case VC_NODE_STATS:
-		n = (int)copy_range(buf, size, offset, file->text, file->text_len);
+		n = (int)vc_fs_copy_range(buf, size, offset, file->text, file->text_len);
 		break;
 	case VC_NODE_CHUNK: n = read_chunk(fs, file, buf, size, offset); break;
 	default: n = vc_fs_read_more(fs, file, buf, size, offset); break;

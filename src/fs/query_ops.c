@@ -2,6 +2,7 @@
  * rmdir of named queries, and EROFS for every other change (the mount is not made with the
  * kernel's read-only flag, so that the query files can be written). Also the per-kind open,
  * read and release of the query files, vectors/ and index/. */
+#include "fs/legacy_fs.h"
 #include "fs/query.h"
 #include "fs/write.h"
 
@@ -130,12 +131,25 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t offset
 	return -EROFS;
 }
 
+/* The node @p path names: in the legacy view, or in the mount's current epoch. */
+static int resolve_path(vc_fs *fs, const char *path, vc_fs_node *node)
+{
+	vc_fs_snapshot *snapshot;
+	int rc;
+
+	if (fs->legacy_view != NULL)
+		return vc_fs_legacy_resolve(fs, path, node);
+	snapshot = vc_fs_snapshot_get(fs);
+	rc = vc_fs_resolve(snapshot, path, node);
+	vc_fs_snapshot_put(fs, snapshot);
+	return rc;
+}
+
 /* The query of @p path (or of the open file), for truncate and utimens; -EROFS if none. */
 static int query_target(vc_fs *fs, const char *path, struct fuse_file_info *fi, vc_fs_query **query,
 			vc_fs_named **named)
 {
 	vc_fs_file *file = file_of(fi);
-	vc_fs_snapshot *snapshot;
 	vc_fs_node node;
 	int rc;
 
@@ -150,9 +164,7 @@ static int query_target(vc_fs *fs, const char *path, struct fuse_file_info *fi, 
 			*query = &file->named->query;
 		return *query != NULL ? 0 : -EROFS;
 	}
-	snapshot = vc_fs_snapshot_get(fs);
-	rc = vc_fs_resolve(snapshot, path, &node);
-	vc_fs_snapshot_put(fs, snapshot);
+	rc = resolve_path(fs, path, &node);
 	if (rc != 0)
 		return rc;
 	if (node.kind == VC_NODE_QUERY || node.kind == VC_NODE_INGEST ||

@@ -102,6 +102,12 @@ PYEOF
 	grep -q "Invalid argument" err || fail "wrong dimension: $(cat err)"
 	grep -q '"code":"EINVAL".*wrong dimension' "$M/queries/first/results" ||
 		fail "no EINVAL message: $(cat "$M/queries/first/results")"
+	touch "$M/queries/first/query" "$M/query" || fail "touch of a query file refused"
+	truncate -s 0 "$M/queries/first/query" || fail "truncate of a named query refused"
+	if truncate -s 0 "$M/manifest.json" 2>err; then fail "truncated manifest.json"; fi
+	grep -q "Read-only" err || fail "truncate manifest.json: $(cat err)"
+	if touch "$M/manifest.json" 2>err; then fail "changed the times of manifest.json"; fi
+	grep -q "Read-only" err || fail "touch manifest.json: $(cat err)"
 	rmdir "$M/queries/first"
 	if touch "$M/new" 2>err; then fail "created a file in a legacy mount"; fi
 	grep -q "Read-only" err || fail "create: $(cat err)"
