@@ -244,11 +244,11 @@ static int fs_read(const char *path, char *buf, size_t size, off_t offset,
 	switch (file->node.kind) {
 	case VC_NODE_MANIFEST:
 		n = (int)vc_fs_copy_range(buf, size, offset, snapshot->manifest_bytes.data,
-				    snapshot->manifest_bytes.len);
+					  snapshot->manifest_bytes.len);
 		break;
 	case VC_NODE_METADATA:
 		n = (int)vc_fs_copy_range(buf, size, offset, snapshot->metadata_json,
-				    snapshot->metadata_len);
+					  snapshot->metadata_len);
 		break;
 	case VC_NODE_STATS:
 		n = (int)vc_fs_copy_range(buf, size, offset, file->text, file->text_len);
