@@ -79,6 +79,8 @@ fail_alloc:
 	return err;
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+
 /*
  * Vector storage: rows aligned to cache lines so the kernels load whole
  * lines; large arrays aligned to 2 MiB and marked for transparent huge
@@ -86,13 +88,12 @@ fail_alloc:
  */
 static float *alloc_rows(size_t bytes)
 {
-	const size_t huge = (size_t)2 << 20;
 	float *p;
 
-	if (bytes < 2 * huge)
+	if (bytes < 2 * HUGE_PAGE)
 		return aligned_alloc(64, bytes);
-	bytes = (bytes + huge - 1) & ~(huge - 1);
-	p = aligned_alloc(huge, bytes);
+	bytes = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	p = aligned_alloc(HUGE_PAGE, bytes);
 	if (p != NULL)
 		madvise(p, bytes, MADV_HUGEPAGE);
 	return p;
@@ -123,6 +124,15 @@ vc_err vc_hnsw_grow(vc_hnsw *h, uint32_t capacity)
 		return vc_fail(VC_ERR_TOO_BIG,
 			       "HNSW: %u nodes of dimension %u do not fit in memory", capacity,
 			       h->dim);
+	/* A large array is rounded up to whole huge pages anyway: the rows that fit in the last
+	 * one are capacity too, so the few nodes a small commit adds to a loaded graph do not
+	 * copy all of it into a larger array. */
+	if ((size_t)capacity * row_bytes >= 2 * HUGE_PAGE) {
+		size_t rounded = ((size_t)capacity * row_bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+
+		if (rounded / row_bytes < UINT32_MAX)
+			capacity = (uint32_t)(rounded / row_bytes);
+	}
 	vectors = alloc_rows((size_t)capacity * row_bytes);
 	if (vectors == NULL)
 		return vc_fail(VC_ERR_NOMEM, "HNSW: out of memory for %u vectors", capacity);
