@@ -239,16 +239,55 @@ static vc_err write_all(int fd, const char *file, const uint8_t *data, size_t le
 	return VC_OK;
 }
 
+/* Tries of a put whose temp file vanished before its rename: gc sweeping temp files as old as
+ * its grace period (0 allows any) may take the one a racing lock attempt has just made. */
+#define PUT_TRIES 3
+
+/*
+ * Write @p data to a new temp file in @p parent and rename it onto @p file (link it, when
+ * @p exclusive). *vanished is set when the temp file was gone by then (nothing was stored).
+ */
+static vc_err write_via_temp(const char *parent, const char *file, const void *data, size_t length,
+			     bool exclusive, bool *vanished)
+{
+	char *temp = NULL;
+	vc_err err;
+	int fd = -1;
+
+	*vanished = false;
+	err = open_temp(parent, &temp, &fd);
+	if (err != VC_OK)
+		return err;
+	err = write_all(fd, temp, data, length);
+	if (close(fd) != 0 && err == VC_OK)
+		err = fail_errno(errno, VC_ERR_IO, "closing", temp);
+	if (err == VC_OK && (exclusive ? link(temp, file) : rename(temp, file)) != 0) {
+		int e = errno;
+
+		*vanished = e == ENOENT && access(temp, F_OK) != 0;
+		if (exclusive && e == EEXIST)
+			err = vc_fail(VC_ERR_EXISTS, "%s already exists", file);
+		else
+			err = fail_errno(e, VC_ERR_IO,
+					 exclusive ? "linking a temp file to"
+						   : "renaming a temp file onto",
+					 file);
+	}
+	if (err != VC_OK || exclusive)
+		unlink(temp);
+	free(temp);
+	return err;
+}
+
 /* Write to a temp file, then rename it onto the name, or (exclusive) link it there, which
  * fails if the name exists: an atomic create-if-absent. */
 static vc_err dir_write(vc_store *store, const char *path, const void *data, size_t length,
 			bool exclusive)
 {
-	char *temp = NULL;
+	bool vanished;
 	char *parent;
 	char *file;
 	vc_err err;
-	int fd = -1;
 
 	err = full_path(dir_of(store), path, &file);
 	if (err != VC_OK)
@@ -261,36 +300,15 @@ static vc_err dir_write(vc_store *store, const char *path, const void *data, siz
 	/* full_path always puts a '/' before the object path. */
 	*strrchr(parent, '/') = '\0';
 	err = make_dirs(parent[0] == '\0' ? strcpy(parent, "/") : parent);
-	if (err != VC_OK)
-		goto out_parent;
-	err = open_temp(parent, &temp, &fd);
-	if (err != VC_OK)
-		goto out_parent;
-	err = write_all(fd, temp, data, length);
-	if (close(fd) != 0 && err == VC_OK)
-		err = fail_errno(errno, VC_ERR_IO, "closing", temp);
-	if (err != VC_OK)
-		goto out_temp;
-	if (exclusive && link(temp, file) != 0) {
-		err = errno == EEXIST
-			  ? vc_fail(VC_ERR_EXISTS, "%s already exists", file)
-			  : fail_errno(errno, VC_ERR_IO, "linking a temp file to", file);
-		goto out_temp;
+	for (int tries = 1; err == VC_OK; tries++) {
+		err = write_via_temp(parent, file, data, length, exclusive, &vanished);
+		if (err == VC_OK || !vanished || tries == PUT_TRIES)
+			break;
+		vc_clear_error();
+		err = VC_OK;
 	}
-	if (exclusive) {
-		unlink(temp);
-	} else if (rename(temp, file) != 0) {
-		err = fail_errno(errno, VC_ERR_IO, "renaming a temp file onto", file);
-		goto out_temp;
-	}
-	err = sync_dir(parent);
-	goto out_name;
-
-out_temp:
-	unlink(temp);
-out_name:
-	free(temp);
-out_parent:
+	if (err == VC_OK)
+		err = sync_dir(parent);
 	free(parent);
 out_file:
 	free(file);
