@@ -439,11 +439,19 @@ static void link_node(vc_hnsw *h, uint32_t n)
 	}
 }
 
+void vc_hnsw_set_row(vc_hnsw *h, uint32_t node, const float *vector)
+{
+	float *row = h->vectors + (size_t)node * h->stride;
+
+	memcpy(row, vector, (size_t)h->dim * sizeof(float));
+	if (h->metric == VC_METRIC_COSINE)
+		vc_normalize(row, h->dim);
+}
+
 static vc_err add_locked(vc_hnsw *h, const float *vector, uint32_t *node)
 {
 	uint32_t n = h->count;
 	uint32_t level;
-	float *row;
 	vc_err err;
 
 	if (n == UINT32_MAX - 1)
@@ -465,10 +473,7 @@ static vc_err add_locked(vc_hnsw *h, const float *vector, uint32_t *node)
 		if (h->upper[n] == NULL)
 			return vc_fail(VC_ERR_NOMEM, "HNSW: out of memory for the links of a node");
 	}
-	row = h->vectors + (size_t)n * h->stride;
-	memcpy(row, vector, (size_t)h->dim * sizeof(float));
-	if (h->metric == VC_METRIC_COSINE)
-		vc_normalize(row, h->dim);
+	vc_hnsw_set_row(h, n, vector);
 	h->levels[n] = (uint8_t)level;
 	h->flags[n] = 0;
 	vc_hnsw_links(h, n, 0)[0] = 0;

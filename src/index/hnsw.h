@@ -131,10 +131,28 @@ size_t vc_hnsw_memory(const vc_hnsw *hnsw);
 vc_err vc_hnsw_serialize(vc_hnsw *hnsw, vc_bytes *out);
 
 /**
+ * vc_hnsw_serialize, or without @p vectors: magic "VCHNSL\0\1" and the same
+ * layout less the vectors, for a graph whose rows are stored elsewhere (the
+ * recent tier's, in its chunks); the loader then puts them back with
+ * vc_hnsw_set_row.
+ */
+vc_err vc_hnsw_serialize_graph(vc_hnsw *hnsw, bool vectors, vc_bytes *out);
+
+/**
  * Rebuild an index from @p len bytes at @p data. Every field and link is
  * bounds-checked: malformed or hostile input gives VC_ERR_CORRUPT (message
  * says what is wrong), never a crash.
  */
 vc_err vc_hnsw_deserialize(const uint8_t *data, size_t len, vc_hnsw **out);
+
+/**
+ * As vc_hnsw_deserialize for either layout; *vectors tells which. Without
+ * them every row is zero until vc_hnsw_set_row fills it: the graph must not
+ * be searched or added to before each of its nodes has its row.
+ */
+vc_err vc_hnsw_deserialize_graph(const uint8_t *data, size_t len, bool *vectors, vc_hnsw **out);
+
+/** Store node @p node's row (normalised for cosine, as vc_hnsw_add does). Not locked. */
+void vc_hnsw_set_row(vc_hnsw *hnsw, uint32_t node, const float *vector);
 
 #endif

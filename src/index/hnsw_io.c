@@ -10,10 +10,12 @@
 #include "util/error_i.h"
 
 static const uint8_t hnsw_magic[8] = {'V', 'C', 'H', 'N', 'S', 'W', 0, 1};
+/* The same layout without the vectors (they are stored elsewhere, e.g. in chunks). */
+static const uint8_t links_magic[8] = {'V', 'C', 'H', 'N', 'S', 'L', 0, 1};
 
-static vc_err put_header(const vc_hnsw *h, vc_bytes *out)
+static vc_err put_header(const vc_hnsw *h, bool vectors, vc_bytes *out)
 {
-	vc_err err = vc_bytes_append(out, hnsw_magic, sizeof(hnsw_magic));
+	vc_err err = vc_bytes_append(out, vectors ? hnsw_magic : links_magic, sizeof(hnsw_magic));
 
 	if (err == VC_OK)
 		err = vc_le_put_u32(out, h->dim);
@@ -36,14 +38,14 @@ static vc_err put_header(const vc_hnsw *h, vc_bytes *out)
 	return err;
 }
 
-static vc_err put_body(const vc_hnsw *h, vc_bytes *out)
+static vc_err put_body(const vc_hnsw *h, bool vectors, vc_bytes *out)
 {
 	size_t n = h->count;
 	vc_err err = vc_bytes_append(out, h->levels, n);
 
 	if (err == VC_OK)
 		err = vc_bytes_append(out, h->flags, n);
-	for (size_t i = 0; i < n && err == VC_OK; i++)
+	for (size_t i = 0; i < n && err == VC_OK && vectors; i++)
 		err = vc_le_put_words(out, vc_hnsw_row(h, (uint32_t)i), h->dim);
 	if (err == VC_OK)
 		err = vc_le_put_words(out, h->links0, n * vc_hnsw_links0_slots(h));
@@ -55,10 +57,10 @@ static vc_err put_body(const vc_hnsw *h, vc_bytes *out)
 	return err;
 }
 
-static size_t serialized_size(const vc_hnsw *h)
+static size_t serialized_size(const vc_hnsw *h, bool vectors)
 {
 	size_t n = h->count;
-	size_t bytes = 48 + 2 * n + n * h->dim * sizeof(float) +
+	size_t bytes = 48 + 2 * n + (vectors ? n * h->dim * sizeof(float) : 0) +
 		       n * vc_hnsw_links0_slots(h) * sizeof(uint32_t);
 
 	for (size_t i = 0; i < n; i++)
@@ -66,22 +68,27 @@ static size_t serialized_size(const vc_hnsw *h)
 	return bytes;
 }
 
-vc_err vc_hnsw_serialize(vc_hnsw *h, vc_bytes *out)
+vc_err vc_hnsw_serialize_graph(vc_hnsw *h, bool vectors, vc_bytes *out)
 {
 	size_t start = out->len;
 	vc_err err;
 
 	pthread_rwlock_rdlock(&h->lock);
 	/* one reservation: growing a buffer of ~100 MB by doubling costs more than writing it */
-	err = vc_bytes_reserve(out, serialized_size(h));
+	err = vc_bytes_reserve(out, serialized_size(h, vectors));
 	if (err == VC_OK)
-		err = put_header(h, out);
+		err = put_header(h, vectors, out);
 	if (err == VC_OK)
-		err = put_body(h, out);
+		err = put_body(h, vectors, out);
 	pthread_rwlock_unlock(&h->lock);
 	if (err != VC_OK)
 		out->len = start;
 	return err;
+}
+
+vc_err vc_hnsw_serialize(vc_hnsw *h, vc_bytes *out)
+{
+	return vc_hnsw_serialize_graph(h, true, out);
 }
 
 /* ---- loading ---------------------------------------------------------- */
@@ -90,6 +97,7 @@ typedef struct hnsw_header {
 	uint32_t dim, metric, count, entry, max_level;
 	vc_hnsw_params params;
 	uint64_t rng;
+	bool vectors; /* the vectors are stored (else only the links) */
 } hnsw_header;
 
 static vc_err corrupt(const char *what)
@@ -103,7 +111,8 @@ static vc_err get_header(vc_le_reader *r, hnsw_header *hd)
 
 	if (!vc_le_get_bytes(r, magic, sizeof(magic)))
 		return corrupt("shorter than its header");
-	if (memcmp(magic, hnsw_magic, sizeof(magic)) != 0)
+	hd->vectors = memcmp(magic, hnsw_magic, sizeof(magic)) == 0;
+	if (!hd->vectors && memcmp(magic, links_magic, sizeof(magic)) != 0)
 		return corrupt("wrong magic (not an HNSW index, or an unsupported version)");
 	if (!vc_le_get_u32(r, &hd->dim) || !vc_le_get_u32(r, &hd->metric) ||
 	    !vc_le_get_u32(r, &hd->params.m) || !vc_le_get_u32(r, &hd->params.ef_construction) ||
@@ -137,7 +146,8 @@ static vc_err get_header(vc_le_reader *r, hnsw_header *hd)
  */
 static vc_err check_fixed_size(const hnsw_header *hd, size_t left)
 {
-	uint64_t per_node = 2 + (uint64_t)hd->dim * 4 + (1 + 2 * (uint64_t)hd->params.m) * 4;
+	uint64_t per_node =
+	    2 + (hd->vectors ? (uint64_t)hd->dim * 4 : 0) + (1 + 2 * (uint64_t)hd->params.m) * 4;
 
 	if ((uint64_t)hd->count > (uint64_t)left / per_node)
 		return corrupt("shorter than its node count requires");
@@ -205,7 +215,7 @@ static vc_err get_body(vc_hnsw *h, const hnsw_header *hd, vc_le_reader *r)
 	err = check_levels(h, hd);
 	if (err != VC_OK)
 		return err;
-	for (uint32_t i = 0; i < h->count; i++)
+	for (uint32_t i = 0; i < h->count && hd->vectors; i++)
 		vc_le_get_words(r, h->vectors + (size_t)i * h->stride, h->dim);
 	vc_le_get_words(r, h->links0, (size_t)h->count * vc_hnsw_links0_slots(h));
 	for (uint32_t i = 0; i < h->count; i++) {
@@ -220,7 +230,7 @@ static vc_err get_body(vc_hnsw *h, const hnsw_header *hd, vc_le_reader *r)
 	return VC_OK;
 }
 
-vc_err vc_hnsw_deserialize(const uint8_t *data, size_t len, vc_hnsw **out)
+vc_err vc_hnsw_deserialize_graph(const uint8_t *data, size_t len, bool *vectors, vc_hnsw **out)
 {
 	vc_le_reader r = {.p = data, .left = len};
 	hnsw_header hd;
@@ -233,6 +243,7 @@ vc_err vc_hnsw_deserialize(const uint8_t *data, size_t len, vc_hnsw **out)
 		err = check_fixed_size(&hd, r.left);
 	if (err != VC_OK)
 		return err;
+	*vectors = hd.vectors;
 	err = vc_hnsw_alloc(hd.dim, (vc_metric)hd.metric, &hd.params, &h);
 	if (err != VC_OK)
 		return err;
@@ -252,5 +263,18 @@ vc_err vc_hnsw_deserialize(const uint8_t *data, size_t len, vc_hnsw **out)
 	return VC_OK;
 fail:
 	vc_hnsw_free(h);
+	return err;
+}
+
+vc_err vc_hnsw_deserialize(const uint8_t *data, size_t len, vc_hnsw **out)
+{
+	bool vectors;
+	vc_err err = vc_hnsw_deserialize_graph(data, len, &vectors, out);
+
+	if (err == VC_OK && !vectors) {
+		vc_hnsw_free(*out);
+		*out = NULL;
+		err = corrupt("links only: the vectors are not stored with this graph");
+	}
 	return err;
 }

@@ -17,10 +17,10 @@
 #define NODE_BYTES 24u
 
 vc_err vc_hnsw_tier_encode(vc_hnsw *hnsw, const vc_hnsw_node_loc *map, uint64_t count,
-			   vc_bytes *out)
+			   bool vectors, vc_bytes *out)
 {
 	vc_bytes graph = {0};
-	vc_err err = vc_hnsw_serialize(hnsw, &graph);
+	vc_err err = vc_hnsw_serialize_graph(hnsw, vectors, &graph);
 
 	if (err == VC_OK)
 		err = vc_bytes_append(out, TIER_MAGIC, 8);
@@ -84,8 +84,16 @@ static vc_err read_map(vc_le_reader *r, vc_hnsw_tier *t, const vc_manifest *m, s
 vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *manifest,
 			   vc_hnsw_tier **out)
 {
-	return vc_hnsw_tier_decode_chunks(data, len, manifest, 0,
-					  vc_manifest_indexed_chunks(manifest), out);
+	vc_err err = vc_hnsw_tier_decode_chunks(data, len, manifest, 0,
+						vc_manifest_indexed_chunks(manifest), out);
+
+	/* An HNSW session's graph carries its vectors: searches score in memory. */
+	if (err == VC_OK && (*out)->rows_missing) {
+		vc_hnsw_tier_free(*out);
+		*out = NULL;
+		err = corrupt("the graph of an HNSW session must hold its vectors");
+	}
+	return err;
 }
 
 vc_err vc_hnsw_tier_decode_chunks(const uint8_t *data, size_t len, const vc_manifest *manifest,
@@ -93,6 +101,7 @@ vc_err vc_hnsw_tier_decode_chunks(const uint8_t *data, size_t len, const vc_mani
 {
 	uint64_t rows = 0;
 	vc_le_reader r = {data, len};
+	bool vectors = false;
 	uint64_t graph_len = 0;
 	uint8_t magic[8];
 	vc_hnsw_tier *t;
@@ -113,7 +122,8 @@ vc_err vc_hnsw_tier_decode_chunks(const uint8_t *data, size_t len, const vc_mani
 		err = corrupt("sizes do not match the object or the manifest");
 		goto fail;
 	}
-	err = vc_hnsw_deserialize(r.p, (size_t)graph_len, &t->hnsw);
+	err = vc_hnsw_deserialize_graph(r.p, (size_t)graph_len, &vectors, &t->hnsw);
+	t->rows_missing = !vectors;
 	if (err != VC_OK)
 		goto fail;
 	r.p += graph_len;

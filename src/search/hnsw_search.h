@@ -20,25 +20,30 @@ typedef struct vc_hnsw_tier {
 	uint64_t count;
 	vc_hnsw_node_loc *map;
 	size_t memory_bytes;
+	bool rows_missing; /* decoded without its vectors: fill them in from the chunks */
 } vc_hnsw_tier;
 
 /**
  * Encode index/hnsw.bin (appended to @p out). Layout, little-endian: magic
  * "VCHNSWM\1" (8), u64 node count N, u64 length L of the graph, the graph
- * (vc_hnsw_serialize), then N node entries of 24 bytes: u32 chunk index,
- * u32 frame, u32 row within the frame, u32 sealed length, u64 offset.
+ * (vc_hnsw_serialize_graph, with or without its @p vectors), then N node
+ * entries of 24 bytes: u32 chunk index, u32 frame, u32 row within the frame,
+ * u32 sealed length, u64 offset.
  */
 vc_err vc_hnsw_tier_encode(vc_hnsw *hnsw, const vc_hnsw_node_loc *map, uint64_t count,
-			   vc_bytes *out);
+			   bool vectors, vc_bytes *out);
 
-/** Decode from untrusted bytes and check every entry against @p manifest. */
+/** Decode from untrusted bytes and check every entry against @p manifest;
+ *  the graph must hold its vectors (an HNSW session's index/hnsw.bin). */
 vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *manifest,
 			   vc_hnsw_tier **out);
 
 /**
  * As vc_hnsw_tier_decode for a graph over the rows of chunks [first, end)
  * of @p manifest (the recent tier of a changed session: its last
- * recent_chunks chunks): the node count must equal their rows.
+ * recent_chunks chunks): the node count must equal their rows. The graph may
+ * come without its vectors (tier->rows_missing): the caller fills them in
+ * from the chunks before any search.
  */
 vc_err vc_hnsw_tier_decode_chunks(const uint8_t *data, size_t len, const vc_manifest *manifest,
 				  size_t first, size_t end, vc_hnsw_tier **out);

@@ -1,5 +1,6 @@
 /* The recent tier's graph at commit: the previous graph plus the rows this commit added, stored
- * under a new name (index/recent-<epoch>.bin) so the previous epoch's graph stays readable. */
+ * (links only: the rows are in the chunks) under a new name (index/recent-<epoch>.bin) so the
+ * previous epoch's graph stays readable. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +116,7 @@ vc_err vc_txn_recent_graph(vc_txn *txn, vc_manifest *next, uint64_t epoch,
 			tier->map[tier->count++] = nodes[i];
 	}
 	if (err == VC_OK)
-		err = vc_hnsw_tier_encode(tier->hnsw, tier->map, tier->count, &plain);
+		err = vc_hnsw_tier_encode(tier->hnsw, tier->map, tier->count, false, &plain);
 	snprintf(path, sizeof(path), VC_RECENT_TIER_PREFIX "%llu.bin", (unsigned long long)epoch);
 	if (err == VC_OK)
 		err = store_graph(txn, next, path, &plain);

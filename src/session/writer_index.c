@@ -685,7 +685,7 @@ static vc_err write_graph(layout *l, vc_hnsw *hnsw)
 		map[i].sealed_len = loc->sealed_len;
 		map[i].offset = loc->offset;
 	}
-	err = vc_hnsw_tier_encode(hnsw, map, l->w->total, &plain);
+	err = vc_hnsw_tier_encode(hnsw, map, l->w->total, true, &plain);
 	vc_index_object_path_tagged(l->w->path_epoch, "hnsw", hnsw_path, sizeof(hnsw_path));
 	if (err == VC_OK)
 		err = vc_writer_put_plain(l->w, hnsw_path, &plain);

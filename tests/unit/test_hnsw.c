@@ -332,6 +332,43 @@ static void test_serialize_roundtrip(void **state)
 	free(queries);
 }
 
+/* Links only: the vectors come back through vc_hnsw_set_row (normalised for cosine). */
+static void test_links_only_roundtrip(void **state)
+{
+	float *base = make_clustered(2000, 51);
+	float *queries = make_clustered(40, 52);
+	vc_hnsw *h = build(VC_METRIC_COSINE, base, 2000);
+	vc_hnsw *g = NULL;
+	vc_bytes full = {0}, links = {0}, again = {0};
+	bool vectors = true;
+
+	(void)state;
+	assert_int_equal(vc_hnsw_serialize(h, &full), VC_OK);
+	assert_int_equal(vc_hnsw_serialize_graph(h, false, &links), VC_OK);
+	assert_int_equal(full.len - links.len, (size_t)2000 * DIM * sizeof(float));
+	/* a loader that needs the vectors refuses a links-only graph */
+	assert_int_equal(vc_hnsw_deserialize(links.data, links.len, &g), VC_ERR_CORRUPT);
+	assert_null(g);
+	assert_int_equal(vc_hnsw_deserialize_graph(links.data, links.len - 1, &vectors, &g),
+			 VC_ERR_CORRUPT);
+	assert_int_equal(vc_hnsw_deserialize_graph(links.data, links.len, &vectors, &g), VC_OK);
+	assert_false(vectors);
+	for (uint32_t i = 0; i < 2000; i++)
+		vc_hnsw_set_row(g, i, base + (size_t)i * DIM);
+	same_results(h, g, queries, 40);
+	/* the same graph, byte for byte, with its vectors back */
+	assert_int_equal(vc_hnsw_serialize(g, &again), VC_OK);
+	assert_int_equal(again.len, full.len);
+	assert_memory_equal(again.data, full.data, full.len);
+	vc_bytes_free(&full);
+	vc_bytes_free(&links);
+	vc_bytes_free(&again);
+	vc_hnsw_free(h);
+	vc_hnsw_free(g);
+	free(base);
+	free(queries);
+}
+
 static void put32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)v;
@@ -541,6 +578,7 @@ int main(void)
 	    cmocka_unit_test(test_filter_callback),
 	    cmocka_unit_test(test_deleted_never_returned),
 	    cmocka_unit_test(test_serialize_roundtrip),
+	    cmocka_unit_test(test_links_only_roundtrip),
 	    cmocka_unit_test(test_corrupt_input_rejected),
 	    cmocka_unit_test(test_empty_roundtrip_and_params),
 	    cmocka_unit_test(test_duplicates_and_small_m),

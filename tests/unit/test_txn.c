@@ -13,6 +13,10 @@
 
 #include <cmocka.h>
 
+#include "index/hnsw.h"
+#include "search/hnsw_search.h"
+#include "session/recent_tier.h"
+#include "session/session_i.h"
 #include "vchunk/txn.h"
 
 #define DIM 8
@@ -177,6 +181,58 @@ static void add_delete_update(vc_index_type index)
 	assert_true(json_is_true(json_object_get(rec.metadata, "seen")));
 	vc_record_free(&rec);
 	vc_session_manifest_put(s, m);
+	assert_int_equal(vc_session_verify(s, NULL, NULL), VC_OK);
+	vc_session_close(s);
+	destroy(&fx);
+}
+
+/* The recent graph is stored as links only; a reader puts every node's row back from the
+ * chunks, and a later commit builds on the graph so restored. */
+static void test_recent_graph_links_only(void **state)
+{
+	vc_open_options opt = {.epoch_file = ""};
+	const vc_hnsw_tier *graph;
+	const vc_object_ref *ref;
+	const vc_manifest *m;
+	vc_bytes plain = {0};
+	fixture fx;
+	vc_session *s;
+	vc_txn *t;
+	float v[DIM];
+	char id[16];
+
+	(void)state;
+	create(&fx, 200, VC_INDEX_IVF);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	for (uint32_t batch = 0; batch < 2; batch++) {
+		assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+		for (uint32_t i = batch * 100; i < batch * 100 + 100 - 50 * batch; i++) {
+			snprintf(id, sizeof(id), "r%u", i);
+			vec(3000 + i, v);
+			assert_int_equal(vc_txn_add(t, id, v, DIM, NULL), VC_OK);
+		}
+		assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	}
+	vc_session_close(s);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	m = vc_session_manifest_get(s);
+	ref = vc_recent_tier_ref(m);
+	assert_non_null(ref);
+	/* tier header (24 bytes), then the graph's magic: links only */
+	assert_int_equal(vc_session_read_object(s, m, ref->path, &plain), VC_OK);
+	assert_true(plain.len > 32);
+	assert_memory_equal(plain.data + 24, "VCHNSL", 6);
+	vc_bytes_free(&plain);
+	assert_int_equal(vc_session_recent_tier(s, m, &graph), VC_OK);
+	assert_non_null(graph);
+	assert_false(graph->rows_missing);
+	assert_int_equal(graph->count, 150);
+	for (uint32_t i = 0; i < 150; i++) {
+		vec(3000 + i, v);
+		assert_memory_equal(vc_hnsw_vector(graph->hnsw, i), v, sizeof(v));
+	}
+	vc_session_manifest_put(s, m);
+	assert_true(top_is(s, 3140, "r140", false));
 	assert_int_equal(vc_session_verify(s, NULL, NULL), VC_OK);
 	vc_session_close(s);
 	destroy(&fx);
@@ -741,6 +797,7 @@ int main(void)
 	    cmocka_unit_test(test_compact_flat),
 	    cmocka_unit_test(test_compact_ivf),
 	    cmocka_unit_test(test_compact_hnsw),
+	    cmocka_unit_test(test_recent_graph_links_only),
 	    cmocka_unit_test(test_small_commit_reads_little),
 	    cmocka_unit_test(test_gc),
 	    cmocka_unit_test(test_gc_after_gap_in_history),
