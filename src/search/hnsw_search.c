@@ -227,9 +227,10 @@ static vc_err collect(hnsw_search *s)
 			return vc_fail(VC_ERR_NOMEM, "out of memory for %llu candidates",
 				       (unsigned long long)want);
 		s->candidates = grown;
-		err = vc_hnsw_search(s->tier->hnsw, s->query->vector, want,
-				     ef > want ? ef : (uint32_t)want, NULL, NULL, s->candidates,
-				     &found);
+		/* ef 0: the graph's own breadth (a recent tier's in an IVF session, whose
+		 * manifest calibrates none); the search widens it to at least want */
+		err = vc_hnsw_search(s->tier->hnsw, s->query->vector, want, ef, NULL, NULL,
+				     s->candidates, &found);
 		if (err != VC_OK)
 			return err;
 		s->scored += found;

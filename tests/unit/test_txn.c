@@ -238,6 +238,70 @@ static void test_recent_graph_links_only(void **state)
 	destroy(&fx);
 }
 
+/* Row @p seed of a @p dim-dimensional uniform cloud (harder for a graph than DIM = 8). */
+static void wide_vec(uint32_t seed, float *v, uint32_t dim)
+{
+	uint32_t x = seed * 2654435761u + 777u;
+
+	for (uint32_t i = 0; i < dim; i++) {
+		x = x * 1103515245u + 12345u;
+		v[i] = (float)((x >> 8) & 0xffff) / 65536.0f - 0.5f;
+	}
+}
+
+/* The recent tier's graph is searched with its own breadth, not just k: each of many added
+ * rows of a 96-dimensional cloud, queried with k = 1 through the index, finds itself. */
+static void test_recent_graph_recall(void **state)
+{
+	enum { WIDE = 96, ROWS = 4000 };
+	vc_create_options copt = {.no_encryption = true,
+				  .metric = VC_METRIC_L2,
+				  .chunk_size = 500,
+				  .index = VC_INDEX_IVF,
+				  .nlist = 4};
+	vc_open_options opt = {.epoch_file = ""};
+	float v[WIDE];
+	vc_query q = {.vector = v, .dim = WIDE, .k = 1};
+	fixture fx;
+	vc_writer *w;
+	vc_session *s;
+	vc_txn *t;
+	char id[16];
+	int found = 0;
+
+	(void)state;
+	strcpy(fx.dir, "/tmp/vc_txn_XXXXXX");
+	assert_non_null(mkdtemp(fx.dir));
+	snprintf(fx.uri, sizeof(fx.uri), "%s/s", fx.dir);
+	assert_int_equal(vc_writer_create(fx.uri, &copt, &w), VC_OK);
+	for (uint32_t i = 0; i < 500; i++) {
+		snprintf(id, sizeof(id), "v%u", i);
+		wide_vec(i, v, WIDE);
+		assert_int_equal(vc_writer_add(w, id, v, WIDE, NULL), VC_OK);
+	}
+	assert_int_equal(vc_writer_commit(w), VC_OK);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	for (uint32_t i = 0; i < ROWS; i++) {
+		snprintf(id, sizeof(id), "r%u", i);
+		wide_vec(10000 + i, v, WIDE);
+		assert_int_equal(vc_txn_add(t, id, v, WIDE, NULL), VC_OK);
+	}
+	assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	for (uint32_t i = 0; i < ROWS; i += 20) {
+		vc_results r;
+
+		wide_vec(10000 + i, v, WIDE);
+		snprintf(id, sizeof(id), "r%u", i);
+		assert_int_equal(vc_session_search(s, &q, &r), VC_OK);
+		found += r.count == 1 && strcmp(r.hits[0].id, id) == 0;
+		vc_results_free(&r);
+	}
+	assert_true(found >= ROWS / 20 - 4);
+	vc_session_close(s);
+	destroy(&fx);
+}
+
 /* With an id index a small commit reads a shard and a frame per id it names, not every chunk. */
 static void test_small_commit_reads_little(void **state)
 {
@@ -798,6 +862,7 @@ int main(void)
 	    cmocka_unit_test(test_compact_ivf),
 	    cmocka_unit_test(test_compact_hnsw),
 	    cmocka_unit_test(test_recent_graph_links_only),
+	    cmocka_unit_test(test_recent_graph_recall),
 	    cmocka_unit_test(test_small_commit_reads_little),
 	    cmocka_unit_test(test_gc),
 	    cmocka_unit_test(test_gc_after_gap_in_history),
