@@ -16,8 +16,8 @@
 #define TIER_MAGIC "VCHNSWM\1"
 #define NODE_BYTES 24u
 
-vc_err vc_hnsw_tier_encode(vc_hnsw *hnsw, const vc_hnsw_node_loc *map, uint64_t count,
-			   bool vectors, vc_bytes *out)
+vc_err vc_hnsw_tier_encode(vc_hnsw *hnsw, const vc_hnsw_node_loc *map, uint64_t count, bool vectors,
+			   vc_bytes *out)
 {
 	vc_bytes graph = {0};
 	vc_err err = vc_hnsw_serialize_graph(hnsw, vectors, &graph);
@@ -79,21 +79,6 @@ static vc_err read_map(vc_le_reader *r, vc_hnsw_tier *t, const vc_manifest *m, s
 			return corrupt("a node names a frame outside its chunk");
 	}
 	return VC_OK;
-}
-
-vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *manifest,
-			   vc_hnsw_tier **out)
-{
-	vc_err err = vc_hnsw_tier_decode_chunks(data, len, manifest, 0,
-						vc_manifest_indexed_chunks(manifest), out);
-
-	/* An HNSW session's graph carries its vectors: searches score in memory. */
-	if (err == VC_OK && (*out)->rows_missing) {
-		vc_hnsw_tier_free(*out);
-		*out = NULL;
-		err = corrupt("the graph of an HNSW session must hold its vectors");
-	}
-	return err;
 }
 
 vc_err vc_hnsw_tier_decode_chunks(const uint8_t *data, size_t len, const vc_manifest *manifest,
@@ -173,9 +158,9 @@ typedef struct hnsw_search {
 	const vc_hnsw_tier *tier;
 	vc_filter *filter;
 	const vc_tombstones *deleted; /* nodes never returned (NULL: none) */
-	size_t room;	       /* min(k, vectors) */
-	vc_scored *candidates; /* the graph's answer, best first */
-	vc_scored *kept;       /* candidates that passed, best first */
+	size_t room;		      /* min(k, vectors) */
+	vc_scored *candidates;	      /* the graph's answer, best first */
+	vc_scored *kept;	      /* candidates that passed, best first */
 	size_t kept_count;
 	vc_load_counters counters;
 	uint64_t scored;

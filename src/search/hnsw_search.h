@@ -30,20 +30,16 @@ typedef struct vc_hnsw_tier {
  * entries of 24 bytes: u32 chunk index, u32 frame, u32 row within the frame,
  * u32 sealed length, u64 offset.
  */
-vc_err vc_hnsw_tier_encode(vc_hnsw *hnsw, const vc_hnsw_node_loc *map, uint64_t count,
-			   bool vectors, vc_bytes *out);
-
-/** Decode from untrusted bytes and check every entry against @p manifest;
- *  the graph must hold its vectors (an HNSW session's index/hnsw.bin). */
-vc_err vc_hnsw_tier_decode(const uint8_t *data, size_t len, const vc_manifest *manifest,
-			   vc_hnsw_tier **out);
+vc_err vc_hnsw_tier_encode(vc_hnsw *hnsw, const vc_hnsw_node_loc *map, uint64_t count, bool vectors,
+			   vc_bytes *out);
 
 /**
- * As vc_hnsw_tier_decode for a graph over the rows of chunks [first, end)
- * of @p manifest (the recent tier of a changed session: its last
- * recent_chunks chunks): the node count must equal their rows. The graph may
- * come without its vectors (tier->rows_missing): the caller fills them in
- * from the chunks before any search.
+ * Decode from untrusted bytes a graph over the rows of chunks [first, end)
+ * of @p manifest (an HNSW session's graph: the indexed chunks; the recent
+ * tier's: the last recent_chunks chunks) and check every entry against it:
+ * the node count must equal their rows. A graph stored without its vectors
+ * comes back with tier->rows_missing set: the caller puts the rows back
+ * before any search (vc_session_graph_load does).
  */
 vc_err vc_hnsw_tier_decode_chunks(const uint8_t *data, size_t len, const vc_manifest *manifest,
 				  size_t first, size_t end, vc_hnsw_tier **out);

@@ -16,6 +16,7 @@
 #include "search/ivf_search.h"
 #include "search/recent.h"
 #include "session/epochs.h"
+#include "session/graph_tier.h"
 #include "session/session_i.h"
 #include "session/tombstones.h"
 #include "util/error_i.h"
@@ -629,17 +630,11 @@ vc_err vc_session_ivf_dir(vc_session *session, const vc_manifest *manifest,
 
 static vc_err load_hnsw_tier(vc_session *session, const vc_manifest *manifest, vc_hnsw_tier **out)
 {
-	vc_bytes plain;
 	char path[64];
-	vc_err err;
 
 	vc_index_object_path(manifest, "hnsw", path, sizeof(path));
-	err = vc_session_read_object(session, manifest, path, &plain);
-	if (err != VC_OK)
-		return err;
-	err = vc_hnsw_tier_decode(plain.data, plain.len, manifest, out);
-	vc_bytes_free(&plain);
-	return err;
+	return vc_session_graph_load(session, manifest, path, 0,
+				     vc_manifest_indexed_chunks(manifest), out);
 }
 
 static vc_err hnsw_tier_loader(vc_session *session, const vc_manifest *manifest, const void *arg,

@@ -665,7 +665,8 @@ static vc_err calibrate_ef(const vc_writer *w, vc_hnsw *hnsw, uint32_t *ef)
 	return err;
 }
 
-/* index/hnsw.bin: the graph and, per node, where its row lies (vc_hnsw_tier_encode). */
+/* index/hnsw.bin: the graph (links only: the rows are in the chunks) and, per node, where its row
+ * lies (vc_hnsw_tier_encode). */
 static vc_err write_graph(layout *l, vc_hnsw *hnsw)
 {
 	vc_hnsw_node_loc *map = malloc((l->w->total + 1) * sizeof(*map));
@@ -685,7 +686,7 @@ static vc_err write_graph(layout *l, vc_hnsw *hnsw)
 		map[i].sealed_len = loc->sealed_len;
 		map[i].offset = loc->offset;
 	}
-	err = vc_hnsw_tier_encode(hnsw, map, l->w->total, true, &plain);
+	err = vc_hnsw_tier_encode(hnsw, map, l->w->total, false, &plain);
 	vc_index_object_path_tagged(l->w->path_epoch, "hnsw", hnsw_path, sizeof(hnsw_path));
 	if (err == VC_OK)
 		err = vc_writer_put_plain(l->w, hnsw_path, &plain);
