@@ -24,11 +24,19 @@ typedef struct commit_state {
 	size_t node_count;
 } commit_state;
 
+/* Rows per frame of added rows: small frames when the recent graph indexes them (any session
+ * with an index), so its hits are read row by row like an HNSW session's. */
+static uint32_t commit_frame_rows(const vc_manifest *m)
+{
+	return m->index.kind != VC_INDEX_KIND_FLAT ? vc_writer_graph_frame_rows(m->dim)
+						   : vc_writer_frame_rows(m->dim);
+}
+
 /* Record where rows [from, to) of the chunk just sealed (at index @p chunk_index) lie. */
 static vc_err record_nodes(commit_state *cs, uint32_t chunk_index, const vc_object_ctx *ctx,
 			   const vc_bytes *stored, size_t rows)
 {
-	uint32_t frame_rows = vc_writer_frame_rows(cs->next->dim);
+	uint32_t frame_rows = commit_frame_rows(cs->next);
 	vc_frame_loc *locs = NULL;
 	uint32_t frames = 0;
 	vc_err err;
@@ -73,7 +81,7 @@ static vc_err write_chunk(commit_state *cs, size_t from, size_t to)
 {
 	vc_txn *txn = cs->txn;
 	vc_manifest *m = cs->next;
-	uint32_t frame_rows = vc_writer_frame_rows(m->dim);
+	uint32_t frame_rows = commit_frame_rows(m);
 	vc_chunk_builder *builder = NULL;
 	vc_bytes stored = {0};
 	vc_chunk_ref *ref, *grown;

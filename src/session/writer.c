@@ -16,6 +16,8 @@
 #define WRITER_MEMLIMIT (64u * 1024u * 1024u)
 /* Plaintext vector bytes per envelope frame of a chunk (see frame_rows). */
 #define FRAME_TARGET_BYTES (1u << 20)
+/* The same for rows a graph indexes (see vc_writer_graph_frame_rows). */
+#define GRAPH_FRAME_TARGET_BYTES (16u << 10)
 
 static vc_err writer_keys(vc_writer *writer, const vc_create_options *options)
 {
@@ -305,6 +307,19 @@ vc_err vc_writer_seal_chunk(vc_writer *writer, vc_frame_loc **locs)
 uint32_t vc_writer_frame_rows(uint32_t dim)
 {
 	uint32_t rows = FRAME_TARGET_BYTES / (dim * (uint32_t)sizeof(float));
+
+	return rows ? rows : 1;
+}
+
+/*
+ * Rows per frame where a graph indexes the rows (an HNSW session, the recent tier): a hit is
+ * read on its own, one range request and one frame decrypted per result row the cache does not
+ * hold, so small frames (about GRAPH_FRAME_TARGET_BYTES) keep that read small; 48 bytes of
+ * envelope per frame are the price.
+ */
+uint32_t vc_writer_graph_frame_rows(uint32_t dim)
+{
+	uint32_t rows = GRAPH_FRAME_TARGET_BYTES / (dim * (uint32_t)sizeof(float));
 
 	return rows ? rows : 1;
 }

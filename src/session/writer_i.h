@@ -56,6 +56,9 @@ vc_err vc_writer_put_plain(vc_writer *writer, const char *path, const vc_bytes *
 /** Rows per envelope frame of an unclustered chunk (about 1 MiB of vectors). */
 uint32_t vc_writer_frame_rows(uint32_t dim);
 
+/** Rows per frame of rows a graph indexes, read hit by hit (about 16 KiB of vectors). */
+uint32_t vc_writer_graph_frame_rows(uint32_t dim);
+
 /**
  * A writer laying out the live rows of @p base again, into @p session's own
  * store (compaction): same session id, keys, metric and chunk size; chunk ids

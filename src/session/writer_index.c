@@ -140,10 +140,12 @@ static vc_err put_row(layout *l, uint64_t row, bool in_segment)
 	return VC_OK;
 }
 
-/* Rows in arrival order, frames of about 1 MiB, chunks of chunk_size rows. */
-static vc_err layout_flat(layout *l)
+/* Rows in arrival order, chunks of chunk_size rows; frames of about 1 MiB, or small ones when a
+ * graph indexes the rows (@p graph: each hit is then read on its own). */
+static vc_err layout_flat(layout *l, bool graph)
 {
-	uint32_t per_frame = vc_writer_frame_rows(l->w->dim);
+	uint32_t per_frame =
+	    graph ? vc_writer_graph_frame_rows(l->w->dim) : vc_writer_frame_rows(l->w->dim);
 	vc_err err = VC_OK;
 
 	for (uint64_t row = 0; row < l->w->total && err == VC_OK; row++) {
@@ -710,7 +712,7 @@ static vc_err layout_hnsw(layout *l)
 	if (err == VC_OK)
 		err = calibrate_ef(w, hnsw, &w->index.ef_search);
 	if (err == VC_OK)
-		err = layout_flat(l);
+		err = layout_flat(l, true);
 	if (err == VC_OK)
 		err = write_graph(l, hnsw);
 	w->index.kind = VC_INDEX_KIND_HNSW;
@@ -740,7 +742,7 @@ vc_err vc_writer_layout(vc_writer *writer)
 	if (writer->index_type == VC_INDEX_HNSW)
 		err = layout_hnsw(&l);
 	else
-		err = ivf ? layout_ivf(&l) : layout_flat(&l);
+		err = ivf ? layout_ivf(&l) : layout_flat(&l, false);
 	if (err == VC_OK)
 		err = write_id_shards(&l);
 	free(l.entries);
