@@ -73,6 +73,13 @@ void vc_cache_destroy(vc_cache *cache);
 vc_err vc_cache_get(vc_cache *cache, uint64_t key, vc_cache_load_fn load, void *load_ctx,
 		    vc_cache_entry **entry);
 
+/**
+ * The entry of @p key if it is resident and loaded: referenced as by
+ * vc_cache_get (release it once) and counted as a hit. VC_ERR_NOT_FOUND
+ * otherwise; never loads and never waits for a load in progress.
+ */
+vc_err vc_cache_peek(vc_cache *cache, uint64_t key, vc_cache_entry **entry);
+
 /** The value of a referenced entry. */
 void *vc_cache_entry_value(const vc_cache_entry *entry);
 

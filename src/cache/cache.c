@@ -430,6 +430,27 @@ vc_err vc_cache_get(vc_cache *cache, uint64_t key, vc_cache_load_fn load, void *
 	return err;
 }
 
+vc_err vc_cache_peek(vc_cache *cache, uint64_t key, vc_cache_entry **entry)
+{
+	struct vc_cache_entry *e;
+
+	*entry = NULL;
+	pthread_mutex_lock(&cache->lock);
+	e = table_find(cache, key);
+	if (e != NULL && e->state == ENTRY_READY) {
+		if (e->refs == 0)
+			lru_unlink(cache, e);
+		e->refs++;
+		cache->hits++;
+		*entry = e;
+	}
+	pthread_mutex_unlock(&cache->lock);
+	if (*entry == NULL)
+		return vc_fail(VC_ERR_NOT_FOUND, "key %llu is not in the cache",
+			       (unsigned long long)key);
+	return VC_OK;
+}
+
 void *vc_cache_entry_value(const vc_cache_entry *entry)
 {
 	return entry->value;

@@ -29,9 +29,10 @@ static vc_err set_row(vc_hnsw_tier *tier, uint64_t i, const vc_chunk *chunk)
 }
 
 /*
- * Every node's row, from the chunks through the cache. Nodes are taken chunk by chunk (a
- * counting sort of the node -> chunk map), so each chunk is fetched and decrypted once whatever
- * the order of the nodes, and only one is held at a time.
+ * Every node's row, from the chunks: a chunk the cache holds is used there, the others are read
+ * on their own and dropped (the graph keeps the rows; the cache stays for the hits' frames).
+ * Nodes are taken chunk by chunk (a counting sort of the node -> chunk map), so each chunk is
+ * read once whatever the order of the nodes, and only one is held at a time.
  */
 static vc_err fill_rows(vc_session *session, const vc_manifest *manifest, vc_hnsw_tier *tier)
 {
@@ -55,15 +56,14 @@ static vc_err fill_rows(vc_session *session, const vc_manifest *manifest, vc_hns
 	/* start[c] is now where chunk c's nodes end */
 	for (size_t c = 0; c < chunks && err == VC_OK; c++) {
 		uint64_t from = c == 0 ? 0 : start[c - 1];
-		vc_cache_entry *entry = NULL;
+		vc_chunk_loan loan;
 
 		if (from == start[c])
 			continue;
-		err = vc_session_chunk_get(session, manifest, c, &entry);
+		err = vc_session_chunk_borrow(session, manifest, c, &loan);
 		for (uint64_t k = from; k < start[c] && err == VC_OK; k++)
-			err = set_row(tier, order[k], vc_cache_entry_value(entry));
-		if (entry != NULL)
-			vc_session_chunk_release(session, entry);
+			err = set_row(tier, order[k], loan.chunk);
+		vc_session_chunk_return(session, &loan);
 	}
 	if (err == VC_OK)
 		tier->rows_missing = false;

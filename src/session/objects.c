@@ -628,6 +628,50 @@ void vc_session_chunk_release(vc_session *session, vc_cache_entry *entry)
 		vc_cache_release(session->cache, entry);
 }
 
+vc_err vc_session_chunk_borrow(vc_session *session, const vc_manifest *manifest,
+			       size_t chunk_index, vc_chunk_loan *loan)
+{
+	const vc_chunk_ref *ref;
+	vc_object_ctx octx;
+	vc_bytes stored;
+	vc_err err;
+
+	memset(loan, 0, sizeof(*loan));
+	if (chunk_index >= manifest->chunk_count)
+		return vc_fail(VC_ERR_INVALID, "chunk index %zu is out of range (%zu chunks)",
+			       chunk_index, manifest->chunk_count);
+	ref = &manifest->chunks[chunk_index];
+	if (vc_cache_peek(session->cache, ((uint64_t)ref->chunk_id << 8) | VC_CACHE_KIND_CHUNK,
+			  &loan->entry) == VC_OK) {
+		loan->chunk = vc_cache_entry_value(loan->entry);
+		return VC_OK;
+	}
+	vc_clear_error();
+	err = vc_session_fetch_checked(session, &ref->object, false, &stored);
+	if (err != VC_OK)
+		return err;
+	vc_session_object_ctx(session, ref->object.path, &octx);
+	err = vc_chunk_open(&octx, stored.data, stored.len, &loan->own);
+	vc_bytes_free(&stored);
+	if (err != VC_OK)
+		return vc_session_name_path(err, ref->object.path);
+	err = vc_session_check_chunk(manifest, ref, loan->own);
+	if (err != VC_OK) {
+		vc_chunk_free(loan->own);
+		loan->own = NULL;
+		return err;
+	}
+	loan->chunk = loan->own;
+	return VC_OK;
+}
+
+void vc_session_chunk_return(vc_session *session, vc_chunk_loan *loan)
+{
+	vc_session_chunk_release(session, loan->entry);
+	vc_chunk_free(loan->own);
+	memset(loan, 0, sizeof(*loan));
+}
+
 vc_err vc_session_metadata(vc_session *session, const vc_manifest *manifest, json_t **out)
 {
 	vc_bytes plain;

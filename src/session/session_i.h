@@ -195,6 +195,23 @@ vc_err vc_id_index_locate(vc_session *session, const vc_manifest *manifest,
 vc_err vc_id_shard_decode(const uint8_t *data, size_t len, uint32_t shard, uint32_t shards,
 			  vc_id_entry **entries, uint64_t *count);
 
+/** A chunk lent by vc_session_chunk_borrow: cached (entry) or read for the borrower (own). */
+typedef struct vc_chunk_loan {
+	const vc_chunk *chunk;
+	vc_cache_entry *entry;
+	vc_chunk *own;
+} vc_chunk_loan;
+
+/**
+ * Chunk @p chunk_index whole, for a pass over many chunks that should not
+ * push out what queries keep in the cache: the cached chunk when resident,
+ * else read, checked and decoded for the caller alone. Give it back with
+ * vc_session_chunk_return. Thread-safe.
+ */
+vc_err vc_session_chunk_borrow(vc_session *session, const vc_manifest *manifest,
+			       size_t chunk_index, vc_chunk_loan *loan);
+void vc_session_chunk_return(vc_session *session, vc_chunk_loan *loan);
+
 /**
  * vc_session_chunk_get with per-caller counters (@p counters may be NULL).
  * The entry's value is a const vc_chunk *.

@@ -280,6 +280,32 @@ static void test_lru_order(void **state)
 	fixture_free(f);
 }
 
+/* Peek finds what is resident (pinned, a hit, recency refreshed) and never loads. */
+static void test_peek(void **state)
+{
+	struct fixture *f = fixture_new(300, 100, 64);
+	vc_cache_entry *e = NULL;
+
+	(void)state;
+	assert_int_equal(vc_cache_peek(f->cache, 1, &e), VC_ERR_NOT_FOUND);
+	assert_null(e);
+	assert_int_equal(atomic_load(&f->loads), 0);
+	touch(f, 1);
+	touch(f, 2);
+	assert_int_equal(vc_cache_peek(f->cache, 1, &e), VC_OK);
+	assert_true(value_is_intact(vc_cache_entry_value(e), 1));
+	/* pinned: loading two more over budget evicts 2, not the peeked 1 */
+	touch(f, 3);
+	touch(f, 4);
+	assert_int_equal(f->freed_count, 1);
+	assert_int_equal(f->freed_keys[0], 2);
+	vc_cache_release(f->cache, e);
+	assert_int_equal(vc_cache_peek(f->cache, 2, &e), VC_ERR_NOT_FOUND);
+	assert_int_equal(stats_of(f->cache).hits, 1);
+	assert_int_equal(atomic_load(&f->loads), 4);
+	fixture_free(f);
+}
+
 static size_t varied_bytes(uint64_t key)
 {
 	return 40 + (size_t)(key * 37 % 160);
@@ -651,6 +677,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hits_and_misses),
 	    cmocka_unit_test(test_lru_order),
+	    cmocka_unit_test(test_peek),
 	    cmocka_unit_test(test_budget_after_each_release),
 	    cmocka_unit_test(test_pinned_entries_survive),
 	    cmocka_unit_test(test_value_larger_than_budget),
