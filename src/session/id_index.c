@@ -65,21 +65,37 @@ vc_err vc_id_shard_encode(uint32_t shard, uint32_t shards, const vc_id_entry *en
 	return err;
 }
 
-vc_err vc_id_shard_decode(const uint8_t *data, size_t len, uint32_t shard, uint32_t shards,
-			  vc_id_entry **entries, uint64_t *count)
+/* Check the header of an encoded shard; *count gets its number of entries. */
+static vc_err shard_check(const uint8_t *data, size_t len, uint32_t shard, uint32_t shards,
+			  uint64_t *count)
 {
 	vc_le_reader r = {data, len};
 	uint32_t got_shard = 0, got_shards = 0;
 	uint8_t magic[8];
-	vc_id_entry *e;
 
-	*entries = NULL;
-	*count = 0;
 	if (!vc_le_get_bytes(&r, magic, 8) || memcmp(magic, SHARD_MAGIC, 8) != 0 ||
 	    !vc_le_get_u32(&r, &got_shard) || !vc_le_get_u32(&r, &got_shards) ||
 	    !vc_le_get_u64(&r, count) || got_shard != shard || got_shards != shards ||
-	    *count != r.left / ENTRY_BYTES || r.left % ENTRY_BYTES != 0)
+	    r.left % ENTRY_BYTES != 0 || *count != r.left / ENTRY_BYTES)
 		return vc_fail(VC_ERR_CORRUPT, "id shard %02x: malformed header", shard);
+	return VC_OK;
+}
+
+vc_err vc_id_shard_decode(const uint8_t *data, size_t len, uint32_t shard, uint32_t shards,
+			  vc_id_entry **entries, uint64_t *count)
+{
+	vc_le_reader r;
+	vc_id_entry *e;
+	vc_err err;
+
+	*entries = NULL;
+	*count = 0;
+	err = shard_check(data, len, shard, shards, count);
+	if (err != VC_OK) {
+		*count = 0;
+		return err;
+	}
+	r = (vc_le_reader){data + SHARD_HEADER, len - SHARD_HEADER};
 	e = malloc((*count + 1) * sizeof(*e));
 	if (e == NULL)
 		return vc_fail(VC_ERR_NOMEM, "out of memory reading id shard %02x", shard);
@@ -174,21 +190,6 @@ static vc_id_entry shard_entry(const uint8_t *data, uint64_t i)
 	return e;
 }
 
-/* Check the header of an encoded shard; *count gets its number of entries. */
-static vc_err shard_check(const vc_bytes *plain, uint32_t shard, uint32_t shards, uint64_t *count)
-{
-	vc_le_reader r = {plain->data, plain->len};
-	uint32_t got_shard = 0, got_shards = 0;
-	uint8_t magic[8];
-
-	if (!vc_le_get_bytes(&r, magic, 8) || memcmp(magic, SHARD_MAGIC, 8) != 0 ||
-	    !vc_le_get_u32(&r, &got_shard) || !vc_le_get_u32(&r, &got_shards) ||
-	    !vc_le_get_u64(&r, count) || got_shard != shard || got_shards != shards ||
-	    r.left % ENTRY_BYTES != 0 || *count != r.left / ENTRY_BYTES)
-		return vc_fail(VC_ERR_CORRUPT, "id shard %02x: malformed header", shard);
-	return VC_OK;
-}
-
 /*
  * Check the candidates of @p hash (normally one) in an encoded shard against the id stored in
  * their frame: binary search in place, one frame read per candidate that is not deleted.
@@ -267,7 +268,7 @@ vc_err vc_id_index_locate(vc_session *session, const vc_manifest *manifest,
 	if (err != VC_OK)
 		return err;
 	plain = vc_cache_entry_value(entry);
-	err = shard_check(plain, shard, shards, &count);
+	err = shard_check(plain->data, plain->len, shard, shards, &count);
 	if (err == VC_OK)
 		err = locate_in_shard(session, manifest, deleted, id, hash, plain->data, count,
 				      where, frame);
