@@ -28,6 +28,28 @@ static vc_err add_all(vc_txn *txn, vc_input *input, uint64_t *count)
 	}
 }
 
+/* Rows added since the index was built are searched through a graph that every commit extends
+ * and rewrites: once they are a quarter of the session, say that compaction would help. */
+static void suggest_compaction(vc_session *session, const char *uri)
+{
+	const vc_manifest *m = vc_session_manifest_get(session);
+	size_t indexed = vc_manifest_indexed_chunks(m);
+	uint64_t stored = 0, recent = 0;
+
+	for (size_t i = 0; i < m->chunk_count; i++) {
+		stored += m->chunks[i].vector_count;
+		if (i >= indexed)
+			recent += m->chunks[i].vector_count;
+	}
+	if (m->index.kind != VC_INDEX_KIND_FLAT && recent >= 1000 && recent * 4 >= stored)
+		fprintf(stderr,
+			"vchunk: note: %llu of the %llu stored rows were added since the index was "
+			"built; `vchunk compact %s` folds them into it (commits and searches slow "
+			"down as they grow)\n",
+			(unsigned long long)recent, (unsigned long long)stored, uri);
+	vc_session_manifest_put(session, m);
+}
+
 int vc_cmd_add(const vc_command *command, int argc, char **argv)
 {
 	vc_cli_keys keys = {0};
@@ -55,6 +77,7 @@ int vc_cmd_add(const vc_command *command, int argc, char **argv)
 		goto out;
 	printf("committed epoch %llu: +%llu added, -0 deleted\n", (unsigned long long)epoch,
 	       (unsigned long long)count);
+	suggest_compaction(session, argv[optind]);
 	status = VC_EXIT_OK;
 out:
 	if (status != VC_EXIT_OK)

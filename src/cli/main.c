@@ -41,7 +41,9 @@ static const vc_command commands[] = {
     {"add", "add the vectors of a .jsonl, .csv, .fvecs or .npy file to a session (one commit)",
      "vchunk add [--key FILE | --passphrase] SESSION INPUT",
      "INPUT as for import. Ids must not be live in the session (a deleted id may be added\n"
-     "again). Prints \"committed epoch N: +A added, -D deleted\".\n",
+     "again). Prints \"committed epoch N: +A added, -D deleted\", and on stderr a note\n"
+     "suggesting `vchunk compact` once the rows added since the index was built are a\n"
+     "quarter of the session (and at least 1000).\n",
      vc_cmd_add},
     {"delete", "delete vectors by id or by metadata filter (one commit)",
      "vchunk delete [--key FILE | --passphrase] SESSION ID... | --filter JSON SESSION",

@@ -117,6 +117,18 @@ PYEOF
 }
 
 run_backend "$WORK/local" dir
+
+step "add suggests compaction once the rows added since the index are a quarter of the session"
+head -2000 base.jsonl >first.jsonl
+sed -n 2001,2500p base.jsonl >second.jsonl
+sed -n 2501,3000p base.jsonl >third.jsonl
+timeout 120 "$VCHUNK" import --key key --index ivf --chunk-size 500 first.jsonl "$WORK/grow" >/dev/null
+timeout 60 "$VCHUNK" add --key key "$WORK/grow" second.jsonl >/dev/null 2>err
+if grep -q "compact" err; then fail "compaction suggested for 500 recent rows of 2500: $(cat err)"; fi
+timeout 60 "$VCHUNK" add --key key "$WORK/grow" third.jsonl >/dev/null 2>err
+grep -q "note: 1000 of the 3000 stored rows were added since the index was built; \`vchunk compact $WORK/grow\`" err ||
+	fail "no compaction suggested for 1000 recent rows of 3000: $(cat err)"
+
 start_nginx
 echo "   nginx at $BASE"
 run_backend "s5+$BASE/tests/write" s5
