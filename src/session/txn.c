@@ -129,38 +129,42 @@ static vc_err live_load_all(vc_txn *txn)
 }
 
 /*
- * The live row of @p id in the base epoch, or NULL (*out). With an id index only the recent
- * tier, which the shards do not cover, is mapped whole (once); the indexed chunks are asked
- * one id at a time through the shards, so a small commit reads a shard and a frame per id
- * instead of every chunk. Without one, the first call maps every chunk.
+ * The live row of @p id in the base epoch, or NULL (*out). With an id index the indexed chunks
+ * are asked one id at a time through the shards, and only an id they do not hold live sends the
+ * lookup to the recent tier, which the shards do not cover and which is mapped whole (once): a
+ * small commit reads a shard and a frame per id instead of every chunk. (An id is live in one
+ * place at most: an update or a re-add tombstones the older row.) Without an id index the
+ * first call maps every chunk.
  */
 static vc_err live_lookup(vc_txn *txn, const char *id, vc_live_row **out)
 {
 	const vc_manifest *m = txn->base;
 	vc_tomb where;
-	vc_err err = VC_OK;
+	vc_err err;
 
-	*out = NULL;
-	if (m->index.id_shards == 0)
-		err = live_load_all(txn);
-	else if (!txn->live_recent) {
-		err = live_map_chunks(txn, vc_manifest_indexed_chunks(m));
-		txn->live_recent = err == VC_OK;
-	}
-	if (err != VC_OK)
-		return err;
 	*out = vc_txn_live_find(txn, id);
 	if (*out != NULL || txn->live_all)
 		return VC_OK;
-	err = vc_id_index_locate(txn->session, m, txn->deleted, id, &where, NULL);
-	if (err == VC_ERR_NOT_FOUND) {
-		vc_clear_error();
-		return VC_OK;
-	}
-	if (err == VC_OK)
-		err = live_insert(txn, id, &where);
-	if (err == VC_OK)
+	if (m->index.id_shards == 0) {
+		err = live_load_all(txn);
 		*out = vc_txn_live_find(txn, id);
+		return err;
+	}
+	err = vc_id_index_locate(txn->session, m, txn->deleted, id, &where, NULL);
+	if (err == VC_OK) {
+		err = live_insert(txn, id, &where);
+		*out = vc_txn_live_find(txn, id);
+		return err;
+	}
+	if (err != VC_ERR_NOT_FOUND)
+		return err;
+	vc_clear_error();
+	err = VC_OK;
+	if (!txn->live_recent) {
+		err = live_map_chunks(txn, vc_manifest_indexed_chunks(m));
+		txn->live_recent = err == VC_OK;
+	}
+	*out = vc_txn_live_find(txn, id);
 	return err;
 }
 

@@ -351,6 +351,52 @@ static void test_small_commit_reads_little(void **state)
 	destroy(&fx);
 }
 
+/* Ids the shards hold live never send a transaction to the recent tier: deleting them reads
+ * their frames, not the recent chunks; deleting a recent id maps those. */
+static void test_indexed_ids_skip_recent_tier(void **state)
+{
+	vc_open_options opt = {.epoch_file = ""};
+	vc_session_stats before, after;
+	fixture fx;
+	vc_session *s;
+	vc_txn *t;
+	float v[DIM];
+	char id[16];
+
+	(void)state;
+	create(&fx, 2000, VC_INDEX_IVF);
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	for (uint32_t i = 0; i < 640; i++) {
+		snprintf(id, sizeof(id), "n%u", i);
+		vec(9000 + i, v);
+		assert_int_equal(vc_txn_add(t, id, v, DIM, NULL), VC_OK);
+	}
+	assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	vc_session_close(s);
+	/* a new process: nothing cached */
+	assert_int_equal(vc_session_open(fx.uri, &opt, &s), VC_OK);
+	vc_session_get_stats(s, &before);
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	assert_int_equal(vc_txn_delete(t, "v1500"), VC_OK);
+	assert_int_equal(vc_txn_delete(t, "v300"), VC_OK);
+	assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	vc_session_get_stats(s, &after);
+	/* two frames; the ten recent chunks untouched */
+	assert_true(after.chunk_loads - before.chunk_loads <= 2);
+	assert_int_equal(vc_txn_begin(s, &t), VC_OK);
+	assert_int_equal(vc_txn_delete(t, "n5"), VC_OK);
+	assert_int_equal(vc_txn_delete(t, "v300"), VC_ERR_NOT_FOUND);
+	assert_int_equal(vc_txn_commit(t, NULL), VC_OK);
+	vc_session_get_stats(s, &before);
+	assert_true(before.chunk_loads - after.chunk_loads >= 10);
+	assert_false(returned(s, "n5", true));
+	assert_false(returned(s, "v1500", false));
+	assert_true(top_is(s, 9006, "n6", false));
+	vc_session_close(s);
+	destroy(&fx);
+}
+
 static void test_flat(void **state)
 {
 	(void)state;
@@ -864,6 +910,7 @@ int main(void)
 	    cmocka_unit_test(test_recent_graph_links_only),
 	    cmocka_unit_test(test_recent_graph_recall),
 	    cmocka_unit_test(test_small_commit_reads_little),
+	    cmocka_unit_test(test_indexed_ids_skip_recent_tier),
 	    cmocka_unit_test(test_gc),
 	    cmocka_unit_test(test_gc_after_gap_in_history),
 	    cmocka_unit_test(test_lock_race),
