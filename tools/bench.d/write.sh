@@ -116,10 +116,11 @@ if command -v strace >/dev/null; then
 	reads="
 Bytes read from the session's files by one more such commit (strace): $add_mb MB for an add
 of 10 vectors, $del_mb MB for a delete of 1 id; the chunks of the current epoch hold $live_mb MB.
-A commit finds each id it names through the id shards (one shard and one frame per id); the
-recent tier, which the shards do not cover, is mapped whole (its chunks decrypted), and an add
-also inserts its rows into the recent tier's HNSW graph, whose links (not its vectors: they are
-the chunks' rows) are rewritten whole: small commits cost in proportion to the recent tier until \`vchunk compact\` folds it into the index."
+A commit finds each id it names through the id shards (one shard and one frame per id); an id
+they do not hold live (every new id of an add) maps the recent tier whole (its chunks
+decrypted), and an add also inserts its rows into the recent tier's HNSW graph, whose links (not
+its vectors: they are the chunks' rows) are rewritten whole: adds cost in proportion to the
+recent tier until \`vchunk compact\` folds it into the index."
 fi
 epoch=$("$VCHUNK" inspect session | awk '$1 == "epoch" { print $2 }')
 live=$("$VCHUNK" inspect session | awk '$1 == "vectors" { print $2 }')
