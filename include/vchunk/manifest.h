@@ -115,6 +115,17 @@ size_t vc_manifest_indexed_chunks(const vc_manifest *manifest);
 /** Rows stored (live or deleted) in the chunks the index covers. */
 uint64_t vc_manifest_indexed_rows(const vc_manifest *manifest);
 
+/** Rows the chunks hold, by state: deleted ones still stored (a compaction
+ *  drops them) and those in the recent tier (added since the index was built). */
+typedef struct vc_row_counts {
+	uint64_t stored;  /**< every row of every chunk, live or deleted */
+	uint64_t deleted; /**< stored minus total_vectors */
+	uint64_t recent;  /**< rows of the recent_chunks last chunks */
+} vc_row_counts;
+
+/** Count @p manifest's rows (from the chunk list; nothing is read). */
+vc_row_counts vc_manifest_row_counts(const vc_manifest *manifest);
+
 /** Find an object (chunk or other) by path; NULL if the manifest has none. */
 const vc_object_ref *vc_manifest_find(const vc_manifest *manifest, const char *path);
 

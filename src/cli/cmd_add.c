@@ -33,20 +33,15 @@ static vc_err add_all(vc_txn *txn, vc_input *input, uint64_t *count)
 static void suggest_compaction(vc_session *session, const char *uri)
 {
 	const vc_manifest *m = vc_session_manifest_get(session);
-	size_t indexed = vc_manifest_indexed_chunks(m);
-	uint64_t stored = 0, recent = 0;
+	vc_row_counts rows = vc_manifest_row_counts(m);
 
-	for (size_t i = 0; i < m->chunk_count; i++) {
-		stored += m->chunks[i].vector_count;
-		if (i >= indexed)
-			recent += m->chunks[i].vector_count;
-	}
-	if (m->index.kind != VC_INDEX_KIND_FLAT && recent >= 1000 && recent * 4 >= stored)
+	if (m->index.kind != VC_INDEX_KIND_FLAT && rows.recent >= 1000 &&
+	    rows.recent * 4 >= rows.stored)
 		fprintf(stderr,
 			"vchunk: note: %llu of the %llu stored rows were added since the index was "
 			"built; `vchunk compact %s` folds them into it (commits and searches slow "
 			"down as they grow)\n",
-			(unsigned long long)recent, (unsigned long long)stored, uri);
+			(unsigned long long)rows.recent, (unsigned long long)rows.stored, uri);
 	vc_session_manifest_put(session, m);
 }
 

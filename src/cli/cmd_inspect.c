@@ -53,25 +53,9 @@ static void encryption_text(const vc_encryption_info *enc, char *buf, size_t siz
 			 (unsigned long long)(enc->memlimit >> 20), key_id);
 }
 
-/* Rows the chunks hold that are deleted (tombstoned until a compaction drops them), and rows
- * in the recent tier (added since the index was built). */
-static void row_counts(const vc_manifest *m, uint64_t *deleted, uint64_t *recent)
-{
-	size_t indexed = vc_manifest_indexed_chunks(m);
-	uint64_t stored = 0;
-
-	*recent = 0;
-	for (size_t i = 0; i < m->chunk_count; i++) {
-		stored += m->chunks[i].vector_count;
-		if (i >= indexed)
-			*recent += m->chunks[i].vector_count;
-	}
-	*deleted = stored > m->total_vectors ? stored - m->total_vectors : 0;
-}
-
 static void print_text(const char *uri, const vc_manifest *m, mac_state mac)
 {
-	uint64_t deleted, recent;
+	vc_row_counts rows = vc_manifest_row_counts(m);
 	char buf[256];
 	char created[64];
 	char committed[64];
@@ -92,11 +76,10 @@ static void print_text(const char *uri, const vc_manifest *m, mac_state mac)
 	printf("epoch       %llu\n", (unsigned long long)m->epoch);
 	printf("dimension   %u\n", m->dim);
 	printf("metric      %s\n", vc_metric_name(m->metric));
-	row_counts(m, &deleted, &recent);
 	printf("vectors     %llu", (unsigned long long)m->total_vectors);
-	if (deleted > 0 || recent > 0)
+	if (rows.deleted > 0 || rows.recent > 0)
 		printf(" live; %llu deleted rows still stored, %llu rows in the recent tier",
-		       (unsigned long long)deleted, (unsigned long long)recent);
+		       (unsigned long long)rows.deleted, (unsigned long long)rows.recent);
 	printf("\n");
 	printf("chunk size  %u vectors\n", m->chunk_size);
 	printf("chunks      %zu, %llu bytes stored, %llu bytes plaintext\n", m->chunk_count,
@@ -138,10 +121,9 @@ static json_t *summary_json(const char *uri, const vc_manifest *m, mac_state mac
 	char committed[64];
 	json_t *chunks = json_array();
 	json_t *objects = json_array();
+	vc_row_counts rows = vc_manifest_row_counts(m);
 	json_t *enc, *summary;
-	uint64_t deleted, recent;
 
-	row_counts(m, &deleted, &recent);
 	vc_cli_hex(m->session_id, VC_SESSION_ID_BYTES, session_id);
 	vc_key_id_hex(m->encryption.key_id, key_id);
 	format_time(m->created_at, created, sizeof(created));
@@ -169,8 +151,8 @@ static json_t *summary_json(const char *uri, const vc_manifest *m, mac_state mac
 	    (json_int_t)m->total_vectors, "chunk_size", (int)m->chunk_size, "chunks", chunks,
 	    "objects", objects, "encryption", enc, "created_at", created, "committed_at", committed,
 	    "mac", mac_word[mac]);
-	json_object_set_new(summary, "deleted_rows", json_integer((json_int_t)deleted));
-	json_object_set_new(summary, "recent_rows", json_integer((json_int_t)recent));
+	json_object_set_new(summary, "deleted_rows", json_integer((json_int_t)rows.deleted));
+	json_object_set_new(summary, "recent_rows", json_integer((json_int_t)rows.recent));
 	return summary;
 }
 

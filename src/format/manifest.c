@@ -94,6 +94,21 @@ uint64_t vc_manifest_indexed_rows(const vc_manifest *manifest)
 	return rows;
 }
 
+vc_row_counts vc_manifest_row_counts(const vc_manifest *manifest)
+{
+	size_t indexed = vc_manifest_indexed_chunks(manifest);
+	vc_row_counts counts = {0};
+
+	for (size_t i = 0; i < manifest->chunk_count; i++) {
+		counts.stored += manifest->chunks[i].vector_count;
+		if (i >= indexed)
+			counts.recent += manifest->chunks[i].vector_count;
+	}
+	if (counts.stored > manifest->total_vectors)
+		counts.deleted = counts.stored - manifest->total_vectors;
+	return counts;
+}
+
 vc_err vc_manifest_clone(const vc_manifest *manifest, vc_manifest **out)
 {
 	vc_manifest *copy;

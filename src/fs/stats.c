@@ -20,12 +20,15 @@ static int put_count(json_t *object, const char *key, uint64_t value)
 
 static json_t *session_json(vc_fs *fs, const vc_manifest *manifest, const vc_session_stats *s)
 {
+	vc_row_counts rows = vc_manifest_row_counts(manifest);
 	json_t *o = json_object();
 
 	json_object_set_new(o, "uri", json_string(fs->options->session));
 	put_count(o, "epoch", manifest->epoch);
 	put_count(o, "chunks", manifest->chunk_count);
 	put_count(o, "vectors", manifest->total_vectors);
+	put_count(o, "deleted_rows", rows.deleted);
+	put_count(o, "recent_rows", rows.recent);
 	put_count(o, "dim", manifest->dim);
 	json_object_set_new(o, "metric", json_string(vc_metric_name(manifest->metric)));
 	json_object_set_new(o, "encrypted", json_boolean(manifest->encryption.enabled));

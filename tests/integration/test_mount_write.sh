@@ -99,6 +99,10 @@ v1=$(vector_of new-1 "$WORK/new.jsonl")
 [ "$(top_id_mount "$v1")" != new-1 ] || fail "the query file still finds new-1"
 [ "$(top_id_cli "$v1")" != new-1 ] || fail "vchunk query still finds new-1"
 [ ! -e "$M/vectors/new-1.json" ] || fail "vectors/new-1.json still there"
+# the two deleted rows stay stored until a compaction; the recent tier is what inspect counts
+[ "$(stat_json "$M" .session.deleted_rows)" = 2 ] || fail "stats.json deleted_rows"
+[ "$(stat_json "$M" .session.recent_rows)" = "$("$VCHUNK" inspect --json "$S" | jq .recent_rows)" ] ||
+	fail "stats.json recent_rows differs from vchunk inspect"
 verify "after delete"
 
 step "commit written to ctl: lines of an open file are committed while it stays open"
