@@ -412,10 +412,7 @@ vc_err vc_search_flat_from(vc_session *session, const vc_manifest *manifest,
 	if (err == VC_OK)
 		err = build_hits(&fs, &workers[0], out);
 	if (err == VC_OK) {
-		out->stats.chunks_read = workers[0].counters.loads;
-		out->stats.bytes_read = workers[0].counters.bytes;
-		out->stats.frames_decrypted = workers[0].counters.frames;
-		out->stats.cache_hits = workers[0].counters.hits;
+		vc_load_counters_report(&workers[0].counters, &out->stats);
 		out->stats.vectors_scored = workers[0].scored;
 		out->stats.elapsed_ns = vc_session_now_ns() - started;
 	}

@@ -296,11 +296,7 @@ vc_err vc_search_hnsw_tier(vc_session *session, const vc_manifest *manifest,
 	if (err == VC_OK)
 		err = build_hits(&s, out);
 	if (err == VC_OK) {
-		out->stats.chunks_read = s.counters.loads;
-		out->stats.frames_read = s.counters.frame_loads;
-		out->stats.bytes_read = s.counters.bytes;
-		out->stats.frames_decrypted = s.counters.frames;
-		out->stats.cache_hits = s.counters.hits;
+		vc_load_counters_report(&s.counters, &out->stats);
 		out->stats.vectors_scored = s.scored;
 		out->stats.elapsed_ns = vc_session_now_ns() - started;
 	}

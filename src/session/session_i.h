@@ -94,6 +94,18 @@ typedef struct vc_load_counters {
 	uint64_t frame_loads; /* of loads: single frames fetched by byte range */
 } vc_load_counters;
 
+/** Copy @p counters into the read figures of a query's stats (chunks, frames,
+ *  bytes, frames decrypted, cache hits). */
+static inline void vc_load_counters_report(const vc_load_counters *counters,
+					   vc_query_stats *stats)
+{
+	stats->chunks_read = counters->loads;
+	stats->frames_read = counters->frame_loads;
+	stats->bytes_read = counters->bytes;
+	stats->frames_decrypted = counters->frames;
+	stats->cache_hits = counters->hits;
+}
+
 /** Where a frame lies, when the caller knows it (from the IVF directory). */
 typedef struct vc_frame_hint {
 	uint64_t offset;

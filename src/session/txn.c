@@ -297,19 +297,29 @@ static vc_err stage_delete(vc_txn *txn, vc_live_row *live)
 	return VC_OK;
 }
 
+/* The live row of @p id, which a delete or an update needs: VC_ERR_NOT_FOUND if it has none
+ * (or this transaction already deleted it). */
+static vc_err live_row(vc_txn *txn, const char *id, vc_live_row **live)
+{
+	vc_err err;
+
+	if (txn == NULL || id == NULL)
+		return vc_fail(VC_ERR_INVALID, "no transaction or id");
+	err = live_lookup(txn, id, live);
+	if (err == VC_OK && (*live == NULL || (*live)->deleted))
+		err = vc_fail(VC_ERR_NOT_FOUND, "no live vector with id '%s' in %s", id,
+			      txn->session->uri);
+	return err;
+}
+
 vc_err vc_txn_delete(vc_txn *txn, const char *id)
 {
 	vc_live_row *live;
 	vc_err err;
 
-	if (txn == NULL || id == NULL)
-		return vc_fail(VC_ERR_INVALID, "no transaction or id");
-	err = live_lookup(txn, id, &live);
+	err = live_row(txn, id, &live);
 	if (err != VC_OK)
 		return err;
-	if (live == NULL || live->deleted)
-		return vc_fail(VC_ERR_NOT_FOUND, "no live vector with id '%s' in %s", id,
-			       txn->session->uri);
 	return stage_delete(txn, live);
 }
 
@@ -374,14 +384,9 @@ vc_err vc_txn_update(vc_txn *txn, const char *id, const json_t *metadata)
 	vc_live_row *live;
 	vc_err err;
 
-	if (txn == NULL || id == NULL)
-		return vc_fail(VC_ERR_INVALID, "no transaction or id");
-	err = live_lookup(txn, id, &live);
+	err = live_row(txn, id, &live);
 	if (err != VC_OK)
 		return err;
-	if (live == NULL || live->deleted)
-		return vc_fail(VC_ERR_NOT_FOUND, "no live vector with id '%s' in %s", id,
-			       txn->session->uri);
 	/* Update = the old row deleted, the same id and vector added with the new metadata. */
 	err = vc_session_frame_get(txn->session, txn->base, live->where.chunk_id, live->where.frame,
 				   NULL, NULL, &entry);
